@@ -1,0 +1,4 @@
+# Supervisor and backoff tests (issue 3). Included by tests/runtime/CMakeLists.txt.
+cr_test(test_backoff
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_backoff.c
+  LIBS cfgrecv_runtime m)
