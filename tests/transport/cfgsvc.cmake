@@ -17,3 +17,7 @@ cr_test(transport_proto
 if(TARGET transport_proto)
   target_include_directories(transport_proto PRIVATE ${CMAKE_CURRENT_BINARY_DIR})
 endif()
+
+cr_test(transport_cfgsvc_core
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_cfgsvc_core.c
+  LIBS cfgrecv_actors cfgrecv_transport)
