@@ -219,10 +219,14 @@ int cr_call_async(cr_ctx *ctx, cr_id to, cr_msg *m, uint64_t *corrp);
 /* cr_call_forget drops a pending async call; a later reply is dropped. */
 void cr_call_forget(cr_ctx *ctx, uint64_t corr);
 
-/* cr_reply answers request `req` (borrowed) with `reply`. Ownership of
- * reply as cr_send. Returns CR_ENOENT if nobody waits any more (the
- * caller timed out or is gone): the reply is freed in that case too and
- * the return is informational — callers may ignore it. */
+/* cr_reply answers request `req` (borrowed) with `reply`. Exception to
+ * the ownership rule: cr_reply *always* takes reply, on success and on
+ * every error, so callers may ignore the return. Returns CR_ENOENT if
+ * nobody waits any more (the caller timed out, forgot the call or is
+ * gone; the reply is dropped and counted), CR_EINVAL if req is not a
+ * request (corr 0). A reply to cr_call goes straight to the blocked
+ * caller with the type given; a reply to cr_call_async is delivered to
+ * the caller's mailbox with its type set to CR_MSG_REPLY. */
 int cr_reply(cr_ctx *ctx, const cr_msg *req, cr_msg *reply);
 
 /* ---- the actor's own handle ---------------------------------------- */
@@ -232,8 +236,10 @@ cr_rt *cr_ctx_rt(cr_ctx *ctx);
 const char *cr_ctx_name(cr_ctx *ctx); /* "" if anonymous */
 
 /* cr_fail records an error reason; the actor exits with CR_EXIT_ERROR
- * after the current callback returns, whatever it returns. */
-void cr_fail(cr_ctx *ctx, int code, const char *fmt, ...)
+ * after the current callback returns, whatever it returns. (The name is
+ * parenthesised because criterion defines a cr_fail() macro: in a file
+ * that includes criterion, call it as `(cr_fail)(ctx, ...)`.) */
+void(cr_fail)(cr_ctx *ctx, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* cr_exit_self asks to exit after the current message with the given
@@ -280,6 +286,11 @@ int cr_down_decode(const cr_msg *m, cr_down *out);
  * If the target is gone when the timer fires the message is dropped. */
 int cr_send_after(cr_rt *rt, cr_id to, cr_msg *m, uint64_t delay_ms,
                   uint64_t *tidp);
+
+/* cr_ctx_send_after is cr_send_after from inside an actor: the message
+ * arrives with from = the calling actor. Same ownership rule. */
+int cr_ctx_send_after(cr_ctx *ctx, cr_id to, cr_msg *m, uint64_t delay_ms,
+                      uint64_t *tidp);
 
 /* cr_tick_every delivers a CR_MSG_TIMER message with payload
  * [timer_id, tag] to `to` every period_ms until cancelled. A tick is

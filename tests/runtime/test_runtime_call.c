@@ -1,0 +1,221 @@
+/*
+ * test_runtime_call.c - cr_call / cr_reply / cr_call_async.
+ */
+#include <criterion/criterion.h>
+
+#include "runtime/rt_helpers.h"
+
+#define T_REQ (CR_MSG_USER + 10)
+#define T_GO (CR_MSG_USER + 11)
+
+/* Server: replies value + 1; T_REQ with value 0 is held (no reply) and
+ * answered late, just before the next request is answered. */
+typedef struct server {
+    cr_msg *held;
+    _Atomic int late_rc;
+} server;
+
+static int
+server_hook(cr_ctx *ctx, rec *r, const cr_msg *m)
+{
+    server *s = r->user;
+    if (cr_msg_type(m) != T_REQ) {
+        return 0;
+    }
+    uint64_t v = get_u64(m);
+    if (v == 0) {
+        s->held = cr_msg_dup(m); /* keeps the corr */
+        return 0;
+    }
+    if (s->held != NULL) {
+        atomic_store(&s->late_rc,
+                     cr_reply(ctx, s->held, msg_u64(T_REQ, 1000000)));
+        cr_msg_free(s->held);
+        s->held = NULL;
+    }
+    cr_reply(ctx, m, msg_u64(T_REQ, v + 1));
+    return 0;
+}
+
+static void
+server_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
+{
+    rec *r = state;
+    server *s = r->user;
+    cr_msg_free(s->held);
+    s->held = NULL;
+    rec_b_terminate(ctx, state, why);
+}
+
+static const cr_behaviour server_b = {
+    .kind = "server",
+    .init = rec_b_init,
+    .handle = rec_b_handle,
+    .terminate = server_terminate,
+};
+
+Test(runtime_call, call_reply)
+{
+    cr_rt *rt;
+    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
+    server s = {0};
+    rec r;
+    rec_init(&r);
+    r.hook = server_hook;
+    r.user = &s;
+    cr_id id;
+    cr_assert_eq(cr_spawn(rt, &server_b, &r, NULL, &id), 0);
+    for (uint64_t i = 1; i <= 100; i++) {
+        cr_msg *reply = NULL;
+        cr_assert_eq(cr_call(rt, CR_NOBODY, id, msg_u64(T_REQ, i), 5000,
+                             &reply),
+                     0);
+        cr_assert_not_null(reply);
+        cr_expect_eq(get_u64(reply), i + 1);
+        cr_expect_eq(cr_msg_from(reply), id);
+        cr_msg_free(reply);
+    }
+    cr_rt_destroy(rt);
+    rec_fini(&r);
+}
+
+Test(runtime_call, timeout_then_late_reply_dropped)
+{
+    cr_rt *rt;
+    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
+    server s = {.late_rc = -1};
+    rec r;
+    rec_init(&r);
+    r.hook = server_hook;
+    r.user = &s;
+    cr_id id;
+    cr_assert_eq(cr_spawn(rt, &server_b, &r, NULL, &id), 0);
+
+    cr_msg *reply = NULL;
+    uint64_t t0 = cr_now_ms();
+    /* On CR_ETIMEDOUT the runtime owns the request: do not free it. */
+    cr_assert_eq(cr_call(rt, CR_NOBODY, id, msg_u64(T_REQ, 0), 100, &reply),
+                 CR_ETIMEDOUT);
+    cr_expect_geq(cr_now_ms() - t0, 90);
+    cr_assert_null(reply);
+
+    /* The server answers the timed-out call first, then this one: the
+     * late reply must not be delivered to this call. */
+    cr_assert_eq(cr_call(rt, CR_NOBODY, id, msg_u64(T_REQ, 41), 5000,
+                         &reply),
+                 0);
+    cr_expect_eq(get_u64(reply), 42);
+    cr_msg_free(reply);
+    cr_expect_eq(atomic_load(&s.late_rc), CR_ENOENT);
+    cr_rt_destroy(rt);
+    rec_fini(&r);
+}
+
+Test(runtime_call, call_errors_leave_ownership)
+{
+    cr_rt *rt;
+    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
+    cr_msg *m = msg_u64(T_REQ, 1);
+    cr_msg *reply = NULL;
+    cr_assert_eq(cr_call(rt, CR_NOBODY, 777, m, 100, &reply), CR_ENOENT);
+    cr_assert_eq(cr_call(rt, CR_NOBODY, 777, m, 100, NULL), CR_EINVAL);
+    cr_msg_free(m);
+    cr_rt_destroy(rt);
+}
+
+/* Async caller: on T_GO it calls the server (arg in user) asynchronously
+ * and records the corr; the CR_MSG_REPLY is recorded by the recorder. */
+typedef struct async_state {
+    cr_id server;
+    _Atomic uint64_t corr;
+    _Atomic int rc;
+} async_state;
+
+static int
+async_hook(cr_ctx *ctx, rec *r, const cr_msg *m)
+{
+    async_state *as = r->user;
+    if (cr_msg_type(m) == T_GO) {
+        uint64_t corr = 0;
+        cr_msg *req = msg_u64(T_REQ, 5);
+        int rc = cr_call_async(ctx, as->server, req, &corr);
+        if (rc != 0) {
+            cr_msg_free(req);
+        }
+        atomic_store(&as->corr, corr);
+        atomic_store(&as->rc, rc);
+    }
+    return 0;
+}
+
+Test(runtime_call, call_async_reply_in_mailbox)
+{
+    cr_rt *rt;
+    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
+    server s = {0};
+    rec rs;
+    rec_init(&rs);
+    rs.hook = server_hook;
+    rs.user = &s;
+    cr_id sid, cid;
+    cr_assert_eq(cr_spawn(rt, &server_b, &rs, NULL, &sid), 0);
+    async_state as = {.server = sid, .rc = -1};
+    rec rc;
+    rec_init(&rc);
+    rc.hook = async_hook;
+    rc.user = &as;
+    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &rc, NULL, &cid), 0);
+    cr_assert_eq(cr_send(rt, CR_NOBODY, cid, cr_msg_new(T_GO)), 0);
+    cr_assert_eq(rec_wait(&rc, 2, 5000), 2);
+    cr_expect_eq(atomic_load(&as.rc), 0);
+    cr_assert_eq(cr_msg_type(rc.msgs[1]), CR_MSG_REPLY);
+    cr_expect_eq(cr_msg_corr(rc.msgs[1]), atomic_load(&as.corr));
+    cr_expect_neq(atomic_load(&as.corr), 0);
+    cr_expect_eq(get_u64(rc.msgs[1]), 6);
+    cr_expect_eq(cr_msg_from(rc.msgs[1]), sid);
+    cr_rt_destroy(rt);
+    rec_fini(&rc);
+    rec_fini(&rs);
+}
+
+/* An actor calling another actor synchronously from its handler. */
+static int
+nested_hook(cr_ctx *ctx, rec *r, const cr_msg *m)
+{
+    async_state *as = r->user;
+    if (cr_msg_type(m) == T_GO) {
+        cr_msg *reply = NULL;
+        int rc = cr_call(cr_ctx_rt(ctx), cr_self(ctx), as->server,
+                         msg_u64(T_REQ, 9), 5000, &reply);
+        atomic_store(&as->rc, rc);
+        atomic_store(&as->corr, rc == 0 ? get_u64(reply) : 0);
+        cr_msg_free(reply);
+    }
+    return 0;
+}
+
+Test(runtime_call, call_from_actor)
+{
+    cr_rt *rt;
+    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
+    server s = {0};
+    rec rs;
+    rec_init(&rs);
+    rs.hook = server_hook;
+    rs.user = &s;
+    cr_id sid, cid;
+    cr_assert_eq(cr_spawn(rt, &server_b, &rs, NULL, &sid), 0);
+    async_state as = {.server = sid, .rc = -1};
+    rec rc;
+    rec_init(&rc);
+    rc.hook = nested_hook;
+    rc.user = &as;
+    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &rc, NULL, &cid), 0);
+    cr_assert_eq(cr_send(rt, CR_NOBODY, cid, cr_msg_new(T_GO)), 0);
+    cr_assert_eq(rec_wait(&rc, 1, 5000), 1);
+    cr_expect_eq(atomic_load(&as.rc), 0);
+    cr_expect_eq(atomic_load(&as.corr), 10);
+    cr_rt_destroy(rt);
+    rec_fini(&rc);
+    rec_fini(&rs);
+}

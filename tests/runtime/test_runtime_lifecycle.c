@@ -1,0 +1,319 @@
+/*
+ * test_runtime_lifecycle.c - monitors and DOWN, init failure, cr_fail,
+ * stop, names, and 1,000 spawn/stop cycles leaving nothing behind.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+
+#include "runtime/rt_helpers.h"
+
+#define T_USER (CR_MSG_USER + 20)
+#define T_STOP (CR_MSG_USER + 21)
+#define T_ERR (CR_MSG_USER + 22)
+#define T_FAIL (CR_MSG_USER + 23)
+
+static int
+target_hook(cr_ctx *ctx, rec *r, const cr_msg *m)
+{
+    (void)r;
+    switch (cr_msg_type(m)) {
+    case T_STOP:
+        return CR_STOP_NORMAL;
+    case T_ERR:
+        return CR_EFAIL;
+    case T_FAIL:
+        (cr_fail)(ctx, 42, "boom %d", 7); /* criterion has a cr_fail macro */
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* expect_down spawns a watcher and a named target, sends `type` to the
+ * target (0 = stop it from outside) and checks the DOWN. */
+static void
+expect_down(uint32_t type, cr_exit_kind kind, int code, const char *text)
+{
+    cr_rt *rt;
+    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
+    rec w, t;
+    rec_init(&w);
+    rec_init(&t);
+    t.hook = target_hook;
+    cr_id wid, tid;
+    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &w, NULL, &wid), 0);
+    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &t,
+                          &(cr_spawn_opts){.name = "target"}, &tid),
+                 0);
+    uint64_t ref = 0;
+    cr_assert_eq(cr_monitor(rt, wid, tid, &ref), 0);
+    cr_assert_neq(ref, 0);
+    if (type != 0) {
+        cr_assert_eq(cr_send(rt, CR_NOBODY, tid, cr_msg_new(type)), 0);
+    } else {
+        cr_assert_eq(cr_stop_wait(rt, tid, 5000), 0);
+    }
+    cr_assert_eq(rec_wait(&w, 1, 5000), 1);
+    cr_down d;
+    cr_assert_eq(cr_msg_type(w.msgs[0]), CR_MSG_DOWN);
+    cr_assert_eq(cr_down_decode(w.msgs[0], &d), 0);
+    cr_expect_eq(d.who, tid);
+    cr_expect_eq(d.ref, ref);
+    cr_expect_eq(d.why.kind, kind);
+    cr_expect_eq(d.why.code, code);
+    cr_expect_str_eq(d.name, "target");
+    if (text != NULL) {
+        cr_expect_str_eq(d.why.text, text);
+    }
+    cr_assert(rec_wait_term(&t, 5000));
+    cr_expect_eq(t.why.kind, kind);
+    /* The name is free again once DOWN went out. */
+    cr_expect_eq(cr_whereis(rt, "target"), CR_NOBODY);
+    cr_rt_destroy(rt);
+    rec_fini(&w);
+    rec_fini(&t);
+}
+
+Test(runtime_lifecycle, down_normal)
+{
+    expect_down(T_STOP, CR_EXIT_NORMAL, 0, NULL);
+}
+
+Test(runtime_lifecycle, down_error)
+{
+    expect_down(T_ERR, CR_EXIT_ERROR, CR_EFAIL, NULL);
+}
+
+Test(runtime_lifecycle, down_cr_fail)
+{
+    expect_down(T_FAIL, CR_EXIT_ERROR, 42, "boom 7");
+}
+
+Test(runtime_lifecycle, down_shutdown)
+{
+    expect_down(0, CR_EXIT_SHUTDOWN, 0, NULL);
+}
+
+Test(runtime_lifecycle, down_noproc_and_demonitor)
+{
+    cr_rt *rt;
+    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
+    rec w, t;
+    rec_init(&w);
+    rec_init(&t);
+    cr_id wid, tid;
+    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &w, NULL, &wid), 0);
+    uint64_t ref;
+    cr_assert_eq(cr_monitor(rt, wid, 987654, &ref), 0);
+    cr_assert_eq(rec_wait(&w, 1, 5000), 1);
+    cr_down d;
+    cr_assert_eq(cr_down_decode(w.msgs[0], &d), 0);
+    cr_expect_eq(d.who, 987654);
+    cr_expect_eq(d.ref, ref);
+    cr_expect_eq(d.why.kind, CR_EXIT_NOPROC);
+
+    /* A cancelled monitor sends nothing. */
+    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &t, NULL, &tid), 0);
+    cr_assert_eq(cr_monitor(rt, wid, tid, &ref), 0);
+    cr_assert_eq(cr_demonitor(rt, ref), 0);
+    cr_expect_eq(cr_demonitor(rt, ref), CR_ENOENT);
+    cr_assert_eq(cr_stop_wait(rt, tid, 5000), 0);
+    sleep_ms(50);
+    cr_expect_eq(rec_count(&w), 1);
+    cr_expect_eq(cr_down_decode(w.msgs[0], NULL), CR_EPROTO);
+    cr_rt_destroy(rt);
+    rec_fini(&w);
+    rec_fini(&t);
+}
+
+Test(runtime_lifecycle, init_failure)
+{
+    cr_rt *rt;
+    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
+    rec w, t, n;
+    rec_init(&w);
+    rec_init(&t);
+    rec_init(&n);
+    cr_id wid, tid, nid;
+    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &w, NULL, &wid), 0);
+    t.init_rc = CR_EFAIL;
+    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &t,
+                          &(cr_spawn_opts){.link_monitor = wid}, &tid),
+                 0);
+    n.init_rc = CR_STOP_NORMAL;
+    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &n,
+                          &(cr_spawn_opts){.link_monitor = wid}, &nid),
+                 0);
+    cr_assert_eq(rec_wait(&w, 2, 5000), 2);
+    cr_assert(rec_wait_term(&t, 5000));
+    cr_assert(rec_wait_term(&n, 5000));
+    cr_expect_eq(t.why.kind, CR_EXIT_ERROR);
+    cr_expect_eq(t.why.code, CR_EFAIL);
+    cr_expect_eq(n.why.kind, CR_EXIT_NORMAL);
+    for (int i = 0; i < 2; i++) {
+        cr_down d;
+        cr_assert_eq(cr_down_decode(w.msgs[i], &d), 0);
+        if (d.who == tid) {
+            cr_expect_eq(d.why.kind, CR_EXIT_ERROR);
+            cr_expect_eq(d.why.code, CR_EFAIL);
+            cr_expect_neq(d.why.text[0], '\0');
+        } else {
+            cr_expect_eq(d.who, nid);
+            cr_expect_eq(d.why.kind, CR_EXIT_NORMAL);
+        }
+    }
+    cr_expect_eq(rec_count(&t), 0);
+    cr_rt_destroy(rt);
+    rec_fini(&w);
+    rec_fini(&t);
+    rec_fini(&n);
+}
+
+Test(runtime_lifecycle, names)
+{
+    cr_rt *rt;
+    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
+    rec a, b;
+    rec_init(&a);
+    rec_init(&b);
+    cr_id ida, idb;
+    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &a,
+                          &(cr_spawn_opts){.name = "alpha"}, &ida),
+                 0);
+    cr_expect_eq(cr_spawn(rt, &rec_behaviour, &b,
+                          &(cr_spawn_opts){.name = "alpha"}, &idb),
+                 CR_EEXIST);
+    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &b, NULL, &idb), 0);
+    cr_expect_eq(cr_whereis(rt, "alpha"), ida);
+    cr_expect_eq(cr_register(rt, "alpha", idb), CR_EEXIST);
+    cr_expect_eq(cr_register(rt, "beta", idb), 0);
+    cr_expect_eq(cr_register(rt, "gamma", idb), CR_EEXIST);
+    cr_expect_eq(cr_whereis(rt, "beta"), idb);
+    cr_expect_eq(cr_register(rt, "delta", 55555), CR_ENOENT);
+    cr_expect_eq(cr_unregister(rt, "beta"), 0);
+    cr_expect_eq(cr_unregister(rt, "beta"), CR_ENOENT);
+    cr_expect_eq(cr_whereis(rt, "beta"), CR_NOBODY);
+    cr_assert_eq(cr_stop_wait(rt, ida, 5000), 0);
+    cr_expect_eq(cr_whereis(rt, "alpha"), CR_NOBODY);
+    cr_expect_eq(cr_register(rt, "alpha", idb), 0);
+    cr_rt_destroy(rt);
+    rec_fini(&a);
+    rec_fini(&b);
+}
+
+/* A stop finishes the message in hand; queued messages are freed. */
+static int
+slow_hook(cr_ctx *ctx, rec *r, const cr_msg *m)
+{
+    (void)ctx;
+    (void)r;
+    (void)m;
+    sleep_ms(20);
+    return 0;
+}
+
+Test(runtime_lifecycle, stop_frees_queued)
+{
+    cr_rt *rt;
+    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
+    rec r;
+    rec_init(&r);
+    r.hook = slow_hook;
+    cr_id id;
+    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &r, NULL, &id), 0);
+    for (uint64_t i = 0; i < 200; i++) {
+        cr_msg *m = cr_msg_new(T_USER);
+        cr_assert_eq(cr_msg_append(m, "0123456789abcdef", 16), 0);
+        cr_assert_eq(cr_send(rt, CR_NOBODY, id, m), 0);
+    }
+    rec_wait(&r, 1, 5000);
+    cr_assert_eq(cr_stop_wait(rt, id, 5000), 0);
+    cr_expect_lt(rec_count(&r), 200);
+    cr_expect_eq(r.why.kind, CR_EXIT_SHUTDOWN);
+    cr_rt_destroy(rt);
+    rec_fini(&r);
+}
+
+Test(runtime_lifecycle, thousand_actors_leave_nothing)
+{
+    cr_rt *rt;
+    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
+    /* Warm up nng (its task threads start with the first sockets). */
+    rec warm;
+    rec_init(&warm);
+    cr_id wid;
+    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &warm, NULL, &wid), 0);
+    cr_assert_eq(cr_stop_wait(rt, wid, 5000), 0);
+    rec_fini(&warm);
+    int tasks0 = count_tasks(), fds0 = count_fds();
+
+    static rec recs[100];
+    for (int round = 0; round < 10; round++) {
+        cr_id ids[100];
+        for (int i = 0; i < 100; i++) {
+            rec_init(&recs[i]);
+            char name[32];
+            snprintf(name, sizeof(name), "churn-%d-%d", round, i);
+            cr_assert_eq(cr_spawn(rt, &rec_behaviour, &recs[i],
+                                  &(cr_spawn_opts){.name = name}, &ids[i]),
+                         0);
+            cr_assert_eq(cr_send(rt, CR_NOBODY, ids[i], cr_msg_new(T_USER)),
+                         0);
+        }
+        cr_expect_eq(cr_rt_actor_count(rt), 100);
+        for (int i = 0; i < 100; i++) {
+            cr_assert_eq(cr_stop_wait(rt, ids[i], 10000), 0);
+            rec_fini(&recs[i]);
+        }
+    }
+    cr_expect_eq(cr_rt_actor_count(rt), 0);
+    cr_expect_eq(count_tasks(), tasks0);
+    cr_expect_eq(count_fds(), fds0);
+    cr_rt_destroy(rt);
+    cr_expect_eq(count_tasks(), tasks0 - 1); /* the service thread */
+}
+
+static int
+count_init(cr_ctx *ctx, void *arg, void **state)
+{
+    (void)ctx;
+    *state = arg;
+    return 0;
+}
+
+static int
+count_handle(cr_ctx *ctx, void *state, const cr_msg *m)
+{
+    (void)ctx;
+    (void)m;
+    atomic_fetch_add((_Atomic int *)state, 1);
+    return 0;
+}
+
+static void
+count_term(cr_ctx *ctx, void *state, const cr_exit *why)
+{
+    (void)ctx;
+    if (why->kind == CR_EXIT_SHUTDOWN) {
+        atomic_fetch_add((_Atomic int *)state, 1000);
+    }
+}
+
+Test(runtime_lifecycle, destroy_stops_everything)
+{
+    int tasks0 = count_tasks();
+    cr_rt *rt;
+    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
+    static const cr_behaviour b = {.kind = "counter",
+                                   .init = count_init,
+                                   .handle = count_handle,
+                                   .terminate = count_term};
+    _Atomic int counter = 0;
+    for (int i = 0; i < 20; i++) {
+        cr_id id;
+        cr_assert_eq(cr_spawn(rt, &b, (void *)&counter, NULL, &id), 0);
+    }
+    cr_rt_destroy(rt);
+    cr_expect_eq(atomic_load(&counter), 20 * 1000);
+    cr_expect_eq(count_tasks(), tasks0);
+}
