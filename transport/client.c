@@ -168,6 +168,15 @@ slot_cb(void *arg)
     job *j = s->cur;
     nng_msg *m;
 
+    if (rv != 0) {
+        /* while closing, nng may report a connection reset first */
+        pthread_mutex_lock(&s->c->mu);
+        if (s->c->closing) {
+            rv = NNG_ECLOSED;
+        }
+        pthread_mutex_unlock(&s->c->mu);
+    }
+
     if (s->state == SLOT_SEND) {
         if (rv != 0) {
             /* nng gives the request back on a failed send */

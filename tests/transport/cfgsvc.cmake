@@ -21,3 +21,7 @@ endif()
 cr_test(transport_cfgsvc_core
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_cfgsvc_core.c
   LIBS cfgrecv_actors cfgrecv_transport)
+
+cr_test(transport_net
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_net.c
+  LIBS cfgrecv_transport)
