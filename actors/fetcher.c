@@ -1,0 +1,562 @@
+/*
+ * fetcher.c - coalescing, bounded-parallel fetches over one connection.
+ *
+ * Each workspace the manager asks for gets one entry here until its fetch
+ * succeeds: QUEUED (in the FIFO), INFLIGHT (a request is out) or
+ * RETRY_WAIT (a timer will queue it again). A request for a workspace
+ * that already has an entry is absorbed, so 2,000 notifies over 100
+ * workspaces cost at most one fetch per workspace per pending fetch (the
+ * manager asks again only when a notify is newer than a fetch result).
+ *
+ * The client's completion callback runs on an nng thread: it only copies
+ * the reply into an RM_FETCH_REPLY message to this actor. Decoding (with
+ * the bounded codec) and building the RM_FETCHED message happen here.
+ */
+#include "fetcher.h"
+
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfgrecv/backoff.h"
+#include "cfgrecv/log.h"
+#include "client.h"
+#include "mpread.h"
+#include "proto.h"
+#include "recv_msgs.h"
+#include "strmap.h"
+
+#define COMP "fetcher"
+
+enum { KIND_FETCH = 0, KIND_DISCOVER = 1 };
+enum { E_QUEUED = 0, E_INFLIGHT = 1, E_RETRY = 2 };
+#define TAG_DISCOVER 0 /* entry serials start at 1 */
+
+typedef struct entry {
+    char *ws;
+    size_t len;
+    int state;
+    uint64_t serial;
+    uint64_t timer;
+    cr_backoff bo;
+    struct entry *next; /* FIFO link while QUEUED */
+} entry;
+
+typedef struct fetcher {
+    const cra_fetcher_opts *o;
+    cr_ctx *ctx;
+    crt_client *client;
+    cra_strmap *entries;   /* ws -> entry */
+    cra_strmap *by_serial; /* serial -> entry */
+    entry *head, *tail;
+    unsigned inflight;
+    unsigned conc;
+    int timeout_ms;
+    uint64_t next_serial;
+    cr_rng rng;
+    /* discovery */
+    bool discovering;
+    bool use_getvalues; /* service lacks getkeys-all-ws */
+    cr_backoff disc_bo;
+    /* counters */
+    uint64_t coalesced;
+} fetcher;
+
+typedef struct req_ctx {
+    cr_rt *rt;
+    cr_id to;
+    int kind;
+    size_t len;
+    char ws[];
+} req_ctx;
+
+static const cr_backoff_policy fetch_policy = {
+    .min_ms = 200,
+    .max_ms = 30000,
+    .factor = 2.0,
+    .jitter = CR_JITTER_FULL,
+    .stable_ms = 0,
+};
+
+/* on_reply runs on an nng thread: copy and post, nothing else. */
+static void
+on_reply(void *arg, int status, const void *reply, size_t len)
+{
+    req_ctx *rc = arg;
+    cr_msg *m = cr_msg_new(RM_FETCH_REPLY);
+    if (m != NULL) {
+        msgpack_packer *pk = cr_msg_packer(m);
+        msgpack_pack_array(pk, 4);
+        msgpack_pack_int(pk, rc->kind);
+        msgpack_pack_str(pk, rc->len);
+        msgpack_pack_str_body(pk, rc->ws, rc->len);
+        msgpack_pack_int(pk, status);
+        msgpack_pack_bin(pk, len);
+        msgpack_pack_bin_body(pk, reply, len);
+        if (cr_msg_packer_failed(m) ||
+            cr_send(rc->rt, CR_NOBODY, rc->to, m) != 0) {
+            cr_msg_free(m);
+            CR_ERROR(COMP, "fetch reply for %.*s lost (fetcher gone?)",
+                     (int)rc->len, rc->ws);
+        }
+    }
+    free(rc);
+}
+
+static int
+submit(fetcher *f, int kind, const char *ws, size_t len)
+{
+    crt_request rq = {0};
+    char *wsz = malloc(len + 1);
+    if (wsz == NULL) {
+        return CR_ENOMEM;
+    }
+    memcpy(wsz, ws, len);
+    wsz[len] = '\0';
+    if (kind == KIND_FETCH) {
+        rq.operation = CRT_OP_CONFIG;
+        rq.workspace = wsz;
+    } else {
+        rq.operation = f->use_getvalues ? CRT_OP_GETVALUES_ALL
+                                        : CRT_OP_GETKEYS_ALL;
+        rq.type = "flow";
+    }
+    void *buf = NULL;
+    size_t blen = 0;
+    int rv = crt_request_encode(&rq, &buf, &blen);
+    free(wsz);
+    if (rv != 0) {
+        return rv;
+    }
+    req_ctx *rc = malloc(sizeof(*rc) + len);
+    if (rc == NULL) {
+        free(buf);
+        return CR_ENOMEM;
+    }
+    rc->rt = cr_ctx_rt(f->ctx);
+    rc->to = cr_self(f->ctx);
+    rc->kind = kind;
+    rc->len = len;
+    memcpy(rc->ws, ws, len);
+    rv = crt_client_request_async(f->client, buf, blen, f->timeout_ms,
+                                  on_reply, rc);
+    free(buf);
+    if (rv != 0) {
+        free(rc);
+    }
+    return rv;
+}
+
+static cr_id
+manager(fetcher *f)
+{
+    return cr_whereis(cr_ctx_rt(f->ctx), "flow-manager");
+}
+
+static void
+to_manager(fetcher *f, cr_msg *m)
+{
+    cr_id to = manager(f);
+    int rv = to == CR_NOBODY ? CR_ENOENT : cr_ctx_send(f->ctx, to, m);
+    if (rv == CR_EFULL) {
+        rv = cr_send_wait(cr_ctx_rt(f->ctx), cr_self(f->ctx), to, m, 10000);
+    }
+    if (rv != 0) {
+        CR_WARN(COMP, "cannot reach the flow manager: %s", cr_strerror(rv));
+        cr_msg_free(m);
+    }
+}
+
+static void
+entry_free(entry *e)
+{
+    free(e->ws);
+    free(e);
+}
+
+static void
+drop_entry(fetcher *f, entry *e)
+{
+    cra_strmap_del(f->entries, e->ws, e->len);
+    cra_strmap_del(f->by_serial, (const char *)&e->serial, sizeof(e->serial));
+    entry_free(e);
+}
+
+static void
+enqueue(fetcher *f, entry *e)
+{
+    e->state = E_QUEUED;
+    e->next = NULL;
+    if (f->tail != NULL) {
+        f->tail->next = e;
+    } else {
+        f->head = e;
+    }
+    f->tail = e;
+}
+
+static void
+retry_later(fetcher *f, entry *e, const char *why)
+{
+    uint32_t delay = cr_backoff_next(&e->bo, &fetch_policy, cr_rng_next,
+                                     &f->rng);
+    CR_WARN(COMP, "fetch of workspace %s failed: %s; retry in %u ms", e->ws,
+            why, delay);
+    e->state = E_RETRY;
+    if (cr_timer_after(cr_ctx_rt(f->ctx), cr_self(f->ctx), delay, e->serial,
+                       &e->timer) != 0) {
+        enqueue(f, e); /* cannot wait: try again at once */
+    }
+    cr_msg *m = rm_text_new(RM_FETCH_FAILED, e->ws);
+    if (m != NULL) {
+        to_manager(f, m);
+    }
+}
+
+static void
+pump(fetcher *f)
+{
+    while (f->inflight < f->conc && f->head != NULL) {
+        entry *e = f->head;
+        f->head = e->next;
+        if (f->head == NULL) {
+            f->tail = NULL;
+        }
+        e->next = NULL;
+        int rv = submit(f, KIND_FETCH, e->ws, e->len);
+        if (rv != 0) {
+            retry_later(f, e, cr_strerror(rv));
+            continue;
+        }
+        e->state = E_INFLIGHT;
+        f->inflight++;
+    }
+}
+
+static void
+ask(void *arg, const char *ws, size_t len)
+{
+    fetcher *f = arg;
+    if (cra_strmap_get(f->entries, ws, len) != NULL) {
+        f->coalesced++;
+        return;
+    }
+    entry *e = calloc(1, sizeof(*e));
+    if (e == NULL || (e->ws = malloc(len + 1)) == NULL) {
+        free(e);
+        CR_ERROR(COMP, "out of memory queueing a fetch");
+        return;
+    }
+    memcpy(e->ws, ws, len);
+    e->ws[len] = '\0';
+    e->len = len;
+    e->serial = ++f->next_serial;
+    if (cra_strmap_put(f->entries, ws, len, e, NULL) != 0 ||
+        cra_strmap_put(f->by_serial, (const char *)&e->serial,
+                       sizeof(e->serial), e, NULL) != 0) {
+        cra_strmap_del(f->entries, ws, len);
+        entry_free(e);
+        CR_ERROR(COMP, "out of memory queueing a fetch");
+        return;
+    }
+    enqueue(f, e);
+}
+
+static void
+discover(fetcher *f)
+{
+    int rv = submit(f, KIND_DISCOVER, "", 0);
+    if (rv != 0) {
+        uint32_t d = cr_backoff_next(&f->disc_bo, &fetch_policy, cr_rng_next,
+                                     &f->rng);
+        CR_WARN(COMP, "discovery not sent: %s; retry in %u ms",
+                cr_strerror(rv), d);
+        cr_timer_after(cr_ctx_rt(f->ctx), cr_self(f->ctx), d, TAG_DISCOVER,
+                       NULL);
+        return;
+    }
+    f->discovering = true;
+}
+
+/* build_fetched turns a `config` reply into RM_FETCHED. */
+static int
+build_fetched(const entry *e, const crt_response *r, cr_msg **out)
+{
+    rm_flows_builder b;
+    if (rm_flows_begin(&b) != 0) {
+        return CR_ENOMEM;
+    }
+    for (size_t i = 0; i < r->nconfig; i++) {
+        const crt_cfgtype *t = &r->config[i];
+        if (strcmp(t->type, "flow") != 0) {
+            continue;
+        }
+        for (size_t j = 0; j < t->nentries; j++) {
+            const crt_entry *en = &t->entries[j];
+            const char *v = en->value ? en->value : "null";
+            if (rm_flows_add(&b, RM_OP_START, en->key, strlen(en->key), v,
+                             strlen(v)) != 0) {
+                rm_flows_abort(&b);
+                return CR_ENOMEM;
+            }
+        }
+    }
+    int rv = rm_flows_finish(&b, e->ws, e->len, r->version, true, out);
+    if (rv == 0) {
+        cr_msg_set_type(*out, RM_FETCHED);
+    }
+    return rv;
+}
+
+static void
+on_fetch_reply(fetcher *f, entry *e, int status, const void *body,
+               size_t len)
+{
+    f->inflight--;
+    if (status != CR_OK) {
+        retry_later(f, e, cr_strerror(status));
+        return;
+    }
+    crt_response r;
+    crt_decode_error err;
+    crt_limits lim = {.max_size = f->o->max_reply};
+    if (crt_response_decode(body, len, &lim, &r, &err) != 0) {
+        retry_later(f, e, err.text);
+        return;
+    }
+    if (r.error != NULL) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s: %s", r.error->type,
+                 r.error->message);
+        crt_response_free(&r);
+        retry_later(f, e, why);
+        return;
+    }
+    cr_msg *m = NULL;
+    int rv = build_fetched(e, &r, &m);
+    crt_response_free(&r);
+    if (rv != 0) {
+        retry_later(f, e, cr_strerror(rv));
+        return;
+    }
+    to_manager(f, m);
+    drop_entry(f, e); /* done: the next request for it is a new fetch */
+}
+
+static void
+on_discover_reply(fetcher *f, int status, const void *body, size_t len)
+{
+    f->discovering = false;
+    const char *why = NULL;
+    char whybuf[256];
+    crt_response r;
+    crt_decode_error err;
+    crt_limits lim = {.max_size = f->o->max_reply};
+    if (status != CR_OK) {
+        why = cr_strerror(status);
+    } else if (crt_response_decode(body, len, &lim, &r, &err) != 0) {
+        why = err.text;
+    } else if (r.error != NULL) {
+        if (!f->use_getvalues &&
+            strcmp(r.error->type, CRT_ERR_BAD_OPERATION) == 0) {
+            CR_INFO(COMP, "service lacks getkeys-all-ws; using "
+                          "getvalues-all-ws");
+            f->use_getvalues = true;
+            crt_response_free(&r);
+            discover(f);
+            return;
+        }
+        snprintf(whybuf, sizeof(whybuf), "%s: %s", r.error->type,
+                 r.error->message);
+        why = whybuf;
+        crt_response_free(&r);
+    }
+    if (why != NULL) {
+        uint32_t d = cr_backoff_next(&f->disc_bo, &fetch_policy, cr_rng_next,
+                                     &f->rng);
+        CR_WARN(COMP, "discovery failed: %s; retry in %u ms", why, d);
+        cr_timer_after(cr_ctx_rt(f->ctx), cr_self(f->ctx), d, TAG_DISCOVER,
+                       NULL);
+        return;
+    }
+    cr_backoff_reset(&f->disc_bo);
+    /* unique workspace names, in reply order */
+    cra_strmap *seen = cra_strmap_new();
+    cr_msg *m = cr_msg_new(RM_DISCOVERED);
+    const char **names = calloc(r.nvalues + 1, sizeof(*names));
+    size_t n = 0;
+    if (seen == NULL || m == NULL || names == NULL) {
+        goto oom;
+    }
+    for (size_t i = 0; i < r.nvalues; i++) {
+        const char *ws = r.values[i].workspace ? r.values[i].workspace : "";
+        size_t wl = strlen(ws);
+        if (wl == 0 || cra_strmap_get(seen, ws, wl) != NULL) {
+            continue;
+        }
+        if (cra_strmap_put(seen, ws, wl, (void *)1, NULL) != 0) {
+            goto oom;
+        }
+        names[n++] = ws;
+    }
+    msgpack_packer *pk = cr_msg_packer(m);
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_uint64(pk, r.version);
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        size_t wl = strlen(names[i]);
+        msgpack_pack_str(pk, wl);
+        msgpack_pack_str_body(pk, names[i], wl);
+    }
+    if (cr_msg_packer_failed(m)) {
+        goto oom;
+    }
+    CR_DEBUG(COMP, "discovered %zu workspaces at version %llu", n,
+             (unsigned long long)r.version);
+    to_manager(f, m);
+    m = NULL;
+oom:
+    if (m != NULL) {
+        CR_ERROR(COMP, "out of memory building the discovery answer");
+        cr_msg_free(m);
+        cr_timer_after(cr_ctx_rt(f->ctx), cr_self(f->ctx), 1000, TAG_DISCOVER,
+                       NULL);
+    }
+    free(names);
+    cra_strmap_free(seen, NULL);
+    crt_response_free(&r);
+}
+
+static int
+on_internal_reply(fetcher *f, const cr_msg *m)
+{
+    crt_mpr r;
+    uint32_t n;
+    int64_t kind, status;
+    const char *ws, *body;
+    size_t wl, bl;
+    crt_mpr_init(&r, cr_msg_data(m), cr_msg_len(m), 2);
+    if (crt_mpr_array(&r, &n) != 0 || n != 4 || crt_mpr_int(&r, &kind) != 0 ||
+        crt_mpr_str(&r, &ws, &wl) != 0 || crt_mpr_int(&r, &status) != 0 ||
+        crt_mpr_str(&r, &body, &bl) != 0) {
+        CR_ERROR(COMP, "malformed internal reply dropped");
+        return 0;
+    }
+    if (kind == KIND_DISCOVER) {
+        on_discover_reply(f, (int)status, body, bl);
+    } else {
+        entry *e = cra_strmap_get(f->entries, ws, wl);
+        if (e == NULL || e->state != E_INFLIGHT) {
+            CR_ERROR(COMP, "reply for a fetch not in flight dropped");
+            return 0;
+        }
+        on_fetch_reply(f, e, (int)status, body, bl);
+    }
+    pump(f);
+    return 0;
+}
+
+static int
+on_timer(fetcher *f, const cr_msg *m)
+{
+    uint64_t tid, tag;
+    if (cr_timer_decode(m, &tid, &tag) != 0) {
+        return 0;
+    }
+    if (tag == TAG_DISCOVER) {
+        if (!f->discovering) {
+            discover(f);
+        }
+        return 0;
+    }
+    entry *e = cra_strmap_get(f->by_serial, (const char *)&tag, sizeof(tag));
+    if (e != NULL && e->state == E_RETRY && e->timer == tid) {
+        e->timer = 0;
+        enqueue(f, e);
+        pump(f);
+    }
+    return 0;
+}
+
+static int
+f_init(cr_ctx *ctx, void *arg, void **state)
+{
+    const cra_fetcher_opts *o = arg;
+    fetcher *f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        return CR_ENOMEM;
+    }
+    *state = f;
+    f->o = o;
+    f->ctx = ctx;
+    f->conc = o->concurrency ? o->concurrency : 8;
+    f->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
+    cr_rng_seed(&f->rng, cr_now_ms() ^ cr_self(ctx));
+    f->entries = cra_strmap_new();
+    f->by_serial = cra_strmap_new();
+    if (f->entries == NULL || f->by_serial == NULL) {
+        return CR_ENOMEM;
+    }
+    crt_client_opts co = {.nctx = f->conc, .max_recv = o->max_reply};
+    int rv = crt_client_open(o->request_url, &co, &f->client);
+    if (rv != 0) {
+        cr_fail(ctx, rv, "cannot open config client for %s: %s",
+                o->request_url, cr_strerror(rv));
+        return rv;
+    }
+    CR_DEBUG(COMP, "config client for %s (concurrency %u, timeout %d ms)",
+             o->request_url, f->conc, f->timeout_ms);
+    return 0;
+}
+
+static int
+f_handle(cr_ctx *ctx, void *state, const cr_msg *m)
+{
+    fetcher *f = state;
+    switch (cr_msg_type(m)) {
+    case RM_FETCH:
+        if (rm_strlist_decode(m, ask, f) != 0) {
+            CR_ERROR(COMP, "malformed RM_FETCH dropped");
+        }
+        pump(f);
+        return 0;
+    case RM_DISCOVER:
+        if (!f->discovering) {
+            discover(f);
+        }
+        return 0;
+    case RM_FETCH_REPLY:
+        return on_internal_reply(f, m);
+    case CR_MSG_TIMER:
+        return on_timer(f, m);
+    default:
+        CR_WARN(COMP, "unexpected message type %u dropped", cr_msg_type(m));
+        return 0;
+    }
+}
+
+static void
+free_entry_cb(void *p)
+{
+    entry_free(p);
+}
+
+static void
+f_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
+{
+    fetcher *f = state;
+    if (f == NULL) {
+        return;
+    }
+    crt_client_close(f->client); /* callbacks run (ECLOSED) before return */
+    cra_strmap_free(f->by_serial, NULL);
+    cra_strmap_free(f->entries, free_entry_cb);
+    free(f);
+}
+
+const cr_behaviour cra_fetcher_behaviour = {
+    .kind = "fetcher",
+    .init = f_init,
+    .handle = f_handle,
+    .terminate = f_terminate,
+};

@@ -1,0 +1,93 @@
+/*
+ * flow_handler.h - flow handlers: components told of every flow's start,
+ * update and stop (the reference receiver's `add_handler` list).
+ *
+ * A handler is a table of function pointers run inside an actor of its
+ * own (the "handler actor", see handler_actor.c). The handler actor owns
+ * what the handler has actually started and reconciles it against the
+ * wanted set that the flow manager sends it, one workspace at a time:
+ *
+ *   per-flow state  starting -> running
+ *                   starting -> backoff -> starting ... (start failed)
+ *                   starting -> failed  (value is not a JSON object)
+ *                   running  -> stopping -> (gone)
+ *
+ * A start or update that fails puts that flow alone into `backoff`; it is
+ * retried on a runtime timer with cr_backoff. Other flows go on. A
+ * handler whose callbacks fail for one flow never affects another
+ * handler: each is its own actor under the handler supervisor.
+ *
+ * Callbacks run on the handler actor's thread, one at a time; they may
+ * block briefly but long work belongs in the handler's own workers (the
+ * hook runner returns CRA_PENDING and completes with cra_handler_done).
+ */
+#ifndef CRA_FLOW_HANDLER_H
+#define CRA_FLOW_HANDLER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfgrecv/actor.h"
+
+/* Return values of start / update / stop. */
+#define CRA_OK      0
+#define CRA_FAILED  1  /* failed: err holds the reason */
+#define CRA_PENDING 2  /* in progress: finish with cra_handler_done() */
+
+/* What a handler callback is told about one flow. All pointers are
+ * borrowed for the duration of the call. */
+typedef struct cra_flow_ref {
+    const char *workspace;
+    const char *id;
+    const json_t *flow;    /* the parsed flow object (NULL for stop) */
+    const char *text;      /* its JSON text as stored (NULL for stop) */
+    size_t text_len;
+    uint64_t version;      /* config version the change came with */
+    uint64_t op_seq;       /* identifies this call for cra_handler_done */
+} cra_flow_ref;
+
+typedef struct cra_flow_handler {
+    const char *name; /* short, unique: the handler actor is "handler:NAME" */
+    /* init: optional; called when the handler actor starts (and at each
+     * restart) with the registration argument; sets *state. Non-zero
+     * fails the actor (its supervisor restarts it with backoff). */
+    int (*init)(cr_ctx *ctx, void *arg, void **state);
+    /* terminate: optional; called after every flow was stopped. */
+    void (*terminate)(void *state);
+    /* start / update / stop: CRA_OK, CRA_FAILED (write a reason into
+     * err[0..errlen)), or CRA_PENDING. update may be NULL: then a changed
+     * definition is applied as stop followed by start. */
+    int (*start)(void *state, const cra_flow_ref *f, char *err,
+                 size_t errlen);
+    int (*update)(void *state, const cra_flow_ref *f, char *err,
+                  size_t errlen);
+    int (*stop)(void *state, const cra_flow_ref *f, char *err,
+                size_t errlen);
+    /* handle: optional; messages of types the handler actor does not know
+     * (e.g. a child-exit notice of the handler's own) go here. Borrowed. */
+    int (*handle)(void *state, cr_ctx *ctx, const cr_msg *m);
+    void *arg; /* passed to init */
+} cra_flow_handler;
+
+/* Per-flow state names, as the monitor shows them. */
+typedef enum {
+    CRA_FLOW_STARTING = 0,
+    CRA_FLOW_BACKOFF = 1,
+    CRA_FLOW_FAILED = 2,
+    CRA_FLOW_STOPPING = 3,
+    CRA_FLOW_RUNNING = 4,
+} cra_flow_state;
+
+/* cra_flow_state_name returns "starting", "running", ... */
+const char *cra_flow_state_name(cra_flow_state s);
+
+/* cra_handler_done completes a CRA_PENDING call: rc is CRA_OK or
+ * CRA_FAILED with err (may be NULL). Safe from any thread: it posts a
+ * message to the handler actor `handler`. Returns 0 or a CR_E* code (the
+ * actor is gone: the result is dropped). */
+int cra_handler_done(cr_rt *rt, cr_id handler, const char *workspace,
+                     const char *id, uint64_t op_seq, int rc,
+                     const char *err);
+
+#endif

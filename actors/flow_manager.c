@@ -1,0 +1,782 @@
+/*
+ * flow_manager.c - versions, wanted sets, diffs. See flow_manager.h for
+ * the rules; this note is about the shape.
+ *
+ * The manager never blocks on the network: it asks the fetcher (RM_FETCH,
+ * RM_DISCOVER) and reacts to the answers. Each workspace has one record
+ * (applied version, highest notified version, fetch-in-progress flag, and
+ * the wanted flows as id -> content hash). Records are never deleted: a
+ * deleted workspace keeps its applied version as a tombstone so that an
+ * older fetch result cannot resurrect its flows.
+ *
+ * Fetch requests are collected while one message is handled and sent as
+ * one RM_FETCH, so a notify naming 1,000 workspaces costs one message.
+ * Diffs are streamed into an RM_FLOWS builder; the same message is
+ * duplicated for each handler. After a handler restarts (RM_HANDLER_UP)
+ * or this actor starts, every workspace is marked needs_full: its next
+ * applied fetch goes out as the whole wanted set, which handlers
+ * reconcile (a no-op where nothing changed).
+ */
+#include "flow_manager.h"
+
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfgrecv/log.h"
+#include "mpread.h"
+#include "proto.h"
+#include "recv_msgs.h"
+#include "strmap.h"
+
+#define COMP "flow-manager"
+
+enum { TAG_STARTUP = 1, TAG_PERIODIC = 2 };
+
+typedef struct wsst {
+    uint64_t applied; /* version of the last applied fetch (or deletion) */
+    uint64_t wanted;  /* highest notify version naming it for `flow` */
+    bool fetching;    /* requested from the fetcher, not answered yet */
+    bool needs_full;  /* next applied result goes out as the full set */
+    cra_strmap *flows; /* id -> (void *)(hash | 1) */
+    char *name;
+} wsst;
+
+typedef struct fm {
+    const cra_flow_manager_opts *o;
+    cr_ctx *ctx;
+    cra_strmap *ws; /* name -> wsst */
+    uint64_t seen_version;
+    uint64_t nflows;
+
+    const char **batch; /* workspace names (keys of ws) to fetch */
+    size_t nbatch, capbatch;
+
+    bool discovering;     /* RM_DISCOVER in flight */
+    bool discover_full;   /* the answer starts a full round */
+    bool discover_again;  /* another full resync asked meanwhile */
+    cra_strmap *round;    /* ws awaiting their fetch in a full round */
+    bool synced;
+    bool stream_up;
+    bool stream_seen;
+    uint64_t startup_timer;
+
+    cra_recv_status st;
+} fm;
+
+static inline void *
+hash_val(uint64_t h)
+{
+    return (void *)(uintptr_t)(h | 1u);
+}
+
+static wsst *
+get_ws(fm *s, const char *name, size_t len, const char **key)
+{
+    wsst *w = cra_strmap_get(s->ws, name, len);
+    if (w == NULL) {
+        w = calloc(1, sizeof(*w));
+        if (w == NULL || (w->flows = cra_strmap_new()) == NULL ||
+            (w->name = malloc(len + 1)) == NULL) {
+            goto fail;
+        }
+        memcpy(w->name, name, len);
+        w->name[len] = '\0';
+        if (cra_strmap_put(s->ws, name, len, w, NULL) != 0) {
+            goto fail;
+        }
+        w->needs_full = true;
+    }
+    if (key != NULL) {
+        *key = w->name; /* stable: records are never deleted */
+    }
+    return w;
+fail:
+    if (w != NULL) {
+        cra_strmap_free(w->flows, NULL);
+        free(w->name);
+    }
+    free(w);
+    CR_ERROR(COMP, "out of memory for a workspace");
+    return NULL;
+}
+
+static void
+ws_free(void *p)
+{
+    wsst *w = p;
+    cra_strmap_free(w->flows, NULL);
+    free(w->name);
+    free(w);
+}
+
+/* ---- talking to the fetcher and the handlers ------------------------ */
+
+static cr_id
+fetcher_id(fm *s)
+{
+    return cr_whereis(cr_ctx_rt(s->ctx), "fetcher");
+}
+
+static void
+send_or_wait(fm *s, cr_id to, cr_msg *m, const char *what)
+{
+    int rv = cr_ctx_send(s->ctx, to, m);
+    if (rv == CR_EFULL) {
+        rv = cr_send_wait(cr_ctx_rt(s->ctx), cr_self(s->ctx), to, m, 10000);
+    }
+    if (rv != 0) {
+        CR_WARN(COMP, "cannot send %s: %s", what, cr_strerror(rv));
+        cr_msg_free(m);
+    }
+}
+
+/* want_fetch queues ws for the next RM_FETCH unless already fetching. */
+static void
+want_fetch(fm *s, wsst *w, const char *name)
+{
+    if (w->fetching) {
+        return;
+    }
+    if (s->nbatch == s->capbatch) {
+        size_t ncap = s->capbatch ? s->capbatch * 2 : 64;
+        const char **nb = realloc(s->batch, ncap * sizeof(*nb));
+        if (nb == NULL) {
+            CR_ERROR(COMP, "out of memory queueing a fetch of %s", name);
+            return;
+        }
+        s->batch = nb;
+        s->capbatch = ncap;
+    }
+    w->fetching = true;
+    s->batch[s->nbatch++] = name;
+}
+
+static void
+flush_fetches(fm *s)
+{
+    if (s->nbatch == 0) {
+        return;
+    }
+    cr_id f = fetcher_id(s);
+    cr_msg *m = rm_strlist_new(RM_FETCH, s->batch, s->nbatch);
+    if (f == CR_NOBODY || m == NULL) {
+        /* The fetcher is restarting: the flow manager is restarted after
+         * it (rest_for_one) and resyncs in full, so nothing is lost. */
+        CR_WARN(COMP, "fetcher unavailable; %zu fetches deferred", s->nbatch);
+        cr_msg_free(m);
+        for (size_t i = 0; i < s->nbatch; i++) {
+            wsst *w = cra_strmap_get(s->ws, s->batch[i], strlen(s->batch[i]));
+            if (w != NULL) {
+                w->fetching = false;
+            }
+        }
+    } else {
+        send_or_wait(s, f, m, "fetch request");
+    }
+    s->nbatch = 0;
+}
+
+static void
+to_handlers(fm *s, cr_msg *m)
+{
+    char name[96];
+    for (size_t i = 0; i < s->o->nhandlers; i++) {
+        snprintf(name, sizeof(name), "handler:%s", s->o->handlers[i]);
+        cr_id h = cr_whereis(cr_ctx_rt(s->ctx), name);
+        if (h == CR_NOBODY) {
+            continue; /* restarting: it asks for everything when up */
+        }
+        cr_msg *c = cr_msg_dup(m);
+        if (c == NULL) {
+            CR_ERROR(COMP, "out of memory sending to %s", name);
+            continue;
+        }
+        send_or_wait(s, h, c, name);
+    }
+    cr_msg_free(m);
+}
+
+/* ---- resync --------------------------------------------------------- */
+
+static void
+full_resync(fm *s, const char *why)
+{
+    s->st.resyncs++;
+    CR_INFO(COMP, "full resync: %s", why);
+    if (s->discovering) {
+        s->discover_again = true;
+        s->discover_full = true;
+        return;
+    }
+    cr_id f = fetcher_id(s);
+    cr_msg *m = cr_msg_new(RM_DISCOVER);
+    if (f == CR_NOBODY || m == NULL) {
+        cr_msg_free(m);
+        CR_WARN(COMP, "fetcher unavailable; resync deferred");
+        return;
+    }
+    s->discovering = true;
+    s->discover_full = true;
+    send_or_wait(s, f, m, "discovery request");
+}
+
+static void
+periodic_check(fm *s)
+{
+    if (s->discovering) {
+        return;
+    }
+    cr_id f = fetcher_id(s);
+    cr_msg *m = cr_msg_new(RM_DISCOVER);
+    if (f == CR_NOBODY || m == NULL) {
+        cr_msg_free(m);
+        return;
+    }
+    s->discovering = true;
+    s->discover_full = false;
+    send_or_wait(s, f, m, "discovery request");
+}
+
+static void
+round_add(fm *s, const char *name, size_t len)
+{
+    const char *key;
+    wsst *w = get_ws(s, name, len, &key);
+    if (w == NULL || key == NULL) {
+        return;
+    }
+    cra_strmap_put(s->round, key, len, w, NULL);
+    want_fetch(s, w, key);
+}
+
+static void
+finish_round(fm *s)
+{
+    const char **names = NULL;
+    size_t n = 0;
+    const char *k;
+    size_t kl;
+    void *v;
+    names = malloc((cra_strmap_count(s->ws) + 1) * sizeof(*names));
+    if (names == NULL) {
+        return;
+    }
+    for (size_t it = 0; cra_strmap_next(s->ws, &it, &k, &kl, &v);) {
+        wsst *w = v;
+        if (cra_strmap_count(w->flows) > 0) {
+            names[n++] = k;
+        }
+    }
+    cr_msg *m = rm_strlist_new(RM_SYNC_END, names, n);
+    free(names);
+    if (m != NULL) {
+        to_handlers(s, m);
+    }
+    cra_strmap_free(s->round, NULL);
+    s->round = NULL;
+    if (!s->synced) {
+        CR_INFO(COMP, "initial sync complete: version %llu, %zu workspaces, "
+                      "%llu flows",
+                (unsigned long long)s->seen_version, cra_strmap_count(s->ws),
+                (unsigned long long)s->nflows);
+    } else {
+        CR_INFO(COMP, "resync complete: version %llu, %llu flows",
+                (unsigned long long)s->seen_version,
+                (unsigned long long)s->nflows);
+    }
+    s->synced = true;
+}
+
+static int
+on_discovered(fm *s, const cr_msg *m)
+{
+    crt_mpr r;
+    uint32_t n, nws;
+    uint64_t version;
+    s->discovering = false;
+    crt_mpr_init(&r, cr_msg_data(m), cr_msg_len(m), 3);
+    if (crt_mpr_array(&r, &n) != 0 || n != 2 ||
+        crt_mpr_uint(&r, &version) != 0 || crt_mpr_array(&r, &nws) != 0) {
+        CR_ERROR(COMP, "malformed RM_DISCOVERED dropped");
+        return 0;
+    }
+    bool full = s->discover_full || s->discover_again ||
+                version > s->seen_version;
+    if (!s->discover_full && full) {
+        CR_INFO(COMP, "periodic check: service at version %llu, seen %llu; "
+                      "resyncing",
+                (unsigned long long)version,
+                (unsigned long long)s->seen_version);
+        s->st.resyncs++;
+    }
+    s->discover_again = false;
+    if (version > s->seen_version) {
+        s->seen_version = version;
+    }
+    if (!full) {
+        return 0;
+    }
+    if (s->round == NULL && (s->round = cra_strmap_new()) == NULL) {
+        return 0;
+    }
+    round_add(s, "default", 7);
+    for (uint32_t i = 0; i < nws; i++) {
+        const char *p;
+        size_t len;
+        if (crt_mpr_str(&r, &p, &len) != 0) {
+            CR_ERROR(COMP, "malformed workspace name in discovery");
+            break;
+        }
+        round_add(s, p, len);
+    }
+    /* Workspaces we know with flows are refetched too: one that vanished
+     * comes back empty and its flows stop. */
+    const char *k;
+    size_t kl;
+    void *v;
+    for (size_t it = 0; cra_strmap_next(s->ws, &it, &k, &kl, &v);) {
+        wsst *w = v;
+        if (cra_strmap_count(w->flows) > 0) {
+            round_add(s, k, kl);
+        }
+    }
+    CR_DEBUG(COMP, "resync round: %zu workspaces",
+             cra_strmap_count(s->round));
+    flush_fetches(s);
+    return 0;
+}
+
+/* ---- fetch results -------------------------------------------------- */
+
+static void
+apply_fetched(fm *s, wsst *w, const char *name, const cr_msg *m,
+              const rm_flows *hdr)
+{
+    rm_flows fl = *hdr;
+    cra_strmap *next = cra_strmap_new();
+    rm_flows_builder b;
+    if (next == NULL || rm_flows_begin(&b) != 0) {
+        cra_strmap_free(next, NULL);
+        CR_ERROR(COMP, "out of memory applying %s", name);
+        w->fetching = false;
+        want_fetch(s, w, name);
+        return;
+    }
+    rm_flow_op op;
+    int rc;
+    size_t changes = 0;
+    while ((rc = rm_flows_next(&fl, &op)) == 1) {
+        if (op.text.p == NULL) {
+            continue;
+        }
+        uint64_t h = cra_hash64(op.text.p, op.text.len);
+        void *old = cra_strmap_get(w->flows, op.id.p, op.id.len);
+        if (cra_strmap_put(next, op.id.p, op.id.len, hash_val(h), NULL) != 0) {
+            rc = -2;
+            break;
+        }
+        if (old == NULL) {
+            rm_flows_add(&b, RM_OP_START, op.id.p, op.id.len, op.text.p,
+                         op.text.len);
+            changes++;
+        } else if (old != hash_val(h)) {
+            rm_flows_add(&b, RM_OP_UPDATE, op.id.p, op.id.len, op.text.p,
+                         op.text.len);
+            changes++;
+        }
+    }
+    if (rc != 0) {
+        CR_ERROR(COMP, "fetch result for %s unusable (%s); refetching", name,
+                 rc == -2 ? "out of memory" : "malformed");
+        rm_flows_abort(&b);
+        cra_strmap_free(next, NULL);
+        want_fetch(s, w, name);
+        return;
+    }
+    const char *k;
+    size_t kl;
+    void *v;
+    for (size_t it = 0; cra_strmap_next(w->flows, &it, &k, &kl, &v);) {
+        if (cra_strmap_get(next, k, kl) == NULL) {
+            rm_flows_add(&b, RM_OP_STOP, k, kl, NULL, 0);
+            changes++;
+        }
+    }
+    s->nflows -= cra_strmap_count(w->flows);
+    s->nflows += cra_strmap_count(next);
+    cra_strmap_free(w->flows, NULL);
+    w->flows = next;
+    w->applied = hdr->version;
+
+    cr_msg *out = NULL;
+    if (w->needs_full) {
+        rm_flows_abort(&b);
+        out = cr_msg_dup(m);
+        if (out != NULL) {
+            cr_msg_set_type(out, RM_FLOWS);
+        }
+        w->needs_full = false;
+    } else if (changes > 0) {
+        if (rm_flows_finish(&b, name, strlen(name), hdr->version, false,
+                            &out) != 0) {
+            out = NULL;
+        }
+    } else {
+        rm_flows_abort(&b);
+    }
+    if (out != NULL) {
+        to_handlers(s, out);
+    } else if (changes > 0) {
+        CR_ERROR(COMP, "out of memory sending the diff of %s", name);
+    }
+    CR_DEBUG(COMP, "workspace %s at version %llu: %zu changes", name,
+             (unsigned long long)hdr->version, changes);
+}
+
+static int
+on_fetched(fm *s, const cr_msg *m)
+{
+    rm_flows hdr;
+    if (rm_flows_decode(m, &hdr) != 0) {
+        CR_ERROR(COMP, "malformed RM_FETCHED dropped");
+        return 0;
+    }
+    const char *name;
+    wsst *w = get_ws(s, hdr.ws.p, hdr.ws.len, &name);
+    if (w == NULL || name == NULL) {
+        return 0;
+    }
+    s->st.fetches_ok++;
+    w->fetching = false;
+    if (hdr.version > s->seen_version) {
+        s->seen_version = hdr.version;
+    }
+    if (hdr.version < w->applied) {
+        CR_DEBUG(COMP, "stale fetch of %s (version %llu < %llu) ignored",
+                 name, (unsigned long long)hdr.version,
+                 (unsigned long long)w->applied);
+    } else {
+        apply_fetched(s, w, name, m, &hdr);
+    }
+    if (w->wanted > w->applied) {
+        want_fetch(s, w, name); /* a notify newer than this fetch came */
+    }
+    flush_fetches(s);
+    if (s->round != NULL) {
+        cra_strmap_del(s->round, hdr.ws.p, hdr.ws.len);
+        if (cra_strmap_count(s->round) == 0) {
+            finish_round(s);
+        }
+    }
+    return 0;
+}
+
+static int
+on_fetch_failed(fm *s, const cr_msg *m)
+{
+    rm_str ws;
+    s->st.fetches_failed++;
+    if (rm_text_decode(m, &ws) == 0) {
+        CR_DEBUG(COMP, "fetch of %.*s failed; the fetcher retries",
+                 (int)ws.len, ws.p);
+    }
+    return 0;
+}
+
+/* ---- notifies ------------------------------------------------------- */
+
+static void
+stop_workspace(fm *s, wsst *w, const char *name, uint64_t version)
+{
+    if (version > w->applied) {
+        w->applied = version;
+    }
+    if (version > w->wanted) {
+        w->wanted = version;
+    }
+    if (cra_strmap_count(w->flows) == 0) {
+        return;
+    }
+    rm_flows_builder b;
+    if (rm_flows_begin(&b) != 0) {
+        return;
+    }
+    const char *k;
+    size_t kl;
+    void *v;
+    for (size_t it = 0; cra_strmap_next(w->flows, &it, &k, &kl, &v);) {
+        rm_flows_add(&b, RM_OP_STOP, k, kl, NULL, 0);
+    }
+    cr_msg *out;
+    if (rm_flows_finish(&b, name, strlen(name), version, false, &out) == 0) {
+        to_handlers(s, out);
+    }
+    CR_INFO(COMP, "workspace %s deleted: stopping %zu flows", name,
+            cra_strmap_count(w->flows));
+    s->nflows -= cra_strmap_count(w->flows);
+    cra_strmap_free(w->flows, NULL);
+    w->flows = cra_strmap_new();
+}
+
+static int
+on_push(fm *s, const cr_msg *m)
+{
+    crt_push p;
+    crt_decode_error err;
+    s->st.notifies++;
+    if (crt_push_decode(cr_msg_data(m), cr_msg_len(m), NULL, &p, &err) != 0) {
+        CR_WARN(COMP, "malformed notify ignored: %s", err.text);
+        s->st.notifies_ignored++;
+        return 0;
+    }
+    uint64_t v = p.version;
+    if (v > s->seen_version) {
+        s->seen_version = v;
+    }
+    if (p.nchanges == 0 && p.workspace_changes == NULL) {
+        s->st.notifies_applied++;
+        full_resync(s, "notify with empty changes (everything changed)");
+        crt_push_free(&p);
+        return 0;
+    }
+    size_t fetches = 0;
+    if (p.workspace_changes != NULL) {
+        for (size_t i = 0; i < p.workspace_changes->ndeleted; i++) {
+            const char *n = p.workspace_changes->deleted[i];
+            const char *key;
+            wsst *w = get_ws(s, n, strlen(n), &key);
+            if (w != NULL && key != NULL) {
+                stop_workspace(s, w, key, v);
+            }
+        }
+    }
+    for (size_t i = 0; i < p.nchanges; i++) {
+        if (strcmp(p.changes[i].type, "flow") != 0) {
+            continue;
+        }
+        for (size_t j = 0; j < p.changes[i].nworkspaces; j++) {
+            const char *n = p.changes[i].workspaces[j];
+            const char *key;
+            wsst *w = get_ws(s, n, strlen(n), &key);
+            if (w == NULL || key == NULL || v <= w->applied) {
+                continue;
+            }
+            if (v > w->wanted) {
+                w->wanted = v;
+            }
+            want_fetch(s, w, key);
+            fetches++;
+        }
+    }
+    if (fetches > 0) {
+        s->st.notifies_applied++;
+        CR_DEBUG(COMP, "notify version %llu: %zu workspaces to fetch",
+                 (unsigned long long)v, fetches);
+    } else {
+        s->st.notifies_ignored++;
+        CR_DEBUG(COMP, "notify version %llu: nothing to fetch",
+                 (unsigned long long)v);
+    }
+    flush_fetches(s);
+    crt_push_free(&p);
+    return 0;
+}
+
+static int
+on_stream(fm *s, const cr_msg *m)
+{
+    bool up, reconnect;
+    if (rm_stream_decode(m, &up, &reconnect) != 0) {
+        return 0;
+    }
+    s->stream_up = up;
+    if (!up) {
+        CR_WARN(COMP, "notify stream disconnected");
+        return 0;
+    }
+    bool first = !s->stream_seen;
+    s->stream_seen = true;
+    if (s->startup_timer != 0) {
+        cr_timer_cancel(cr_ctx_rt(s->ctx), s->startup_timer);
+        s->startup_timer = 0;
+    }
+    full_resync(s, first ? "notify stream connected"
+                         : "notify stream reconnected");
+    return 0;
+}
+
+static int
+on_timer(fm *s, const cr_msg *m)
+{
+    uint64_t tid, tag;
+    if (cr_timer_decode(m, &tid, &tag) != 0) {
+        return 0;
+    }
+    if (tag == TAG_STARTUP && tid == s->startup_timer) {
+        s->startup_timer = 0;
+        if (!s->stream_seen) {
+            full_resync(s, "notify stream not connected yet; syncing anyway");
+        }
+    } else if (tag == TAG_PERIODIC) {
+        periodic_check(s);
+    }
+    return 0;
+}
+
+static int
+on_handler_up(fm *s, const cr_msg *m)
+{
+    rm_str name = {"?", 1};
+    rm_text_decode(m, &name);
+    const char *k;
+    size_t kl;
+    void *v;
+    for (size_t it = 0; cra_strmap_next(s->ws, &it, &k, &kl, &v);) {
+        ((wsst *)v)->needs_full = true;
+    }
+    char why[128];
+    snprintf(why, sizeof(why), "handler %.*s restarted", (int)name.len,
+             name.p);
+    full_resync(s, why);
+    return 0;
+}
+
+static int
+on_status(fm *s, const cr_msg *m)
+{
+    cr_msg *r = cr_msg_new(RM_STATUS);
+    if (r == NULL) {
+        return 0;
+    }
+    cra_recv_status st = s->st;
+    st.version = s->seen_version;
+    st.workspaces = cra_strmap_count(s->ws);
+    st.flows = s->nflows;
+    st.stream_up = s->stream_up;
+    st.synced = s->synced;
+    st.fetches_pending = 0;
+    const char *k;
+    size_t kl;
+    void *v;
+    for (size_t it = 0; cra_strmap_next(s->ws, &it, &k, &kl, &v);) {
+        st.fetches_pending += ((wsst *)v)->fetching ? 1 : 0;
+    }
+    cr_msg_append(r, &st, sizeof(st)); /* same process, same struct */
+    cr_reply(s->ctx, m, r);
+    return 0;
+}
+
+/* ---- behaviour ------------------------------------------------------ */
+
+static int
+fm_init(cr_ctx *ctx, void *arg, void **state)
+{
+    fm *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return CR_ENOMEM;
+    }
+    *state = s;
+    s->o = arg;
+    s->ctx = ctx;
+    if ((s->ws = cra_strmap_new()) == NULL) {
+        return CR_ENOMEM;
+    }
+    get_ws(s, "default", 7, NULL);
+    uint64_t wait = s->o->startup_wait_ms ? s->o->startup_wait_ms : 2000;
+    cr_rt *rt = cr_ctx_rt(ctx);
+    if (cr_timer_after(rt, cr_self(ctx), wait, TAG_STARTUP,
+                       &s->startup_timer) != 0) {
+        return CR_ENOMEM;
+    }
+    if (s->o->resync_interval_ms > 0 &&
+        cr_tick_every(rt, cr_self(ctx), s->o->resync_interval_ms,
+                      TAG_PERIODIC, NULL) != 0) {
+        return CR_ENOMEM;
+    }
+    return 0;
+}
+
+static int
+fm_handle(cr_ctx *ctx, void *state, const cr_msg *m)
+{
+    fm *s = state;
+    switch (cr_msg_type(m)) {
+    case RM_PUSH:
+        return on_push(s, m);
+    case RM_STREAM:
+        return on_stream(s, m);
+    case RM_FETCHED:
+        return on_fetched(s, m);
+    case RM_FETCH_FAILED:
+        return on_fetch_failed(s, m);
+    case RM_DISCOVERED:
+        return on_discovered(s, m);
+    case RM_RESYNC: {
+        rm_str why = {"requested", 9};
+        rm_text_decode(m, &why);
+        char buf[128];
+        snprintf(buf, sizeof(buf), "%.*s", (int)why.len, why.p);
+        full_resync(s, buf);
+        return 0;
+    }
+    case RM_HANDLER_UP:
+        return on_handler_up(s, m);
+    case CR_MSG_TIMER:
+        return on_timer(s, m);
+    case RM_STATUS:
+        return on_status(s, m);
+    default:
+        CR_WARN(COMP, "unexpected message type %u dropped", cr_msg_type(m));
+        return 0;
+    }
+}
+
+static void
+fm_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
+{
+    fm *s = state;
+    if (s == NULL) {
+        return;
+    }
+    cra_strmap_free(s->ws, ws_free);
+    cra_strmap_free(s->round, NULL);
+    free(s->batch);
+    free(s);
+}
+
+const cr_behaviour cra_flow_manager_behaviour = {
+    .kind = "flow-manager",
+    .init = fm_init,
+    .handle = fm_handle,
+    .terminate = fm_terminate,
+};
+
+int
+cra_flow_manager_status(cr_rt *rt, int timeout_ms, cra_recv_status *out)
+{
+    cr_id fmid = cr_whereis(rt, "flow-manager");
+    if (fmid == CR_NOBODY) {
+        return CR_ENOENT;
+    }
+    cr_msg *q = cr_msg_new(RM_STATUS);
+    cr_msg *r = NULL;
+    if (q == NULL) {
+        return CR_ENOMEM;
+    }
+    int rv = cr_call(rt, CR_NOBODY, fmid, q, timeout_ms, &r);
+    if (rv != 0) {
+        if (rv != CR_ETIMEDOUT) {
+            cr_msg_free(q);
+        }
+        return rv;
+    }
+    if (cr_msg_len(r) != sizeof(*out)) {
+        cr_msg_free(r);
+        return CR_EPROTO;
+    }
+    memcpy(out, cr_msg_data(r), sizeof(*out));
+    cr_msg_free(r);
+    return 0;
+}

@@ -1,0 +1,63 @@
+/*
+ * flow_manager.h - the receiver's state: the applied config version and
+ * the wanted flow set (as content hashes) per workspace. It turns
+ * notifies into fetch requests, fetch results into per-workspace diffs,
+ * and sends each handler actor one RM_FLOWS message per workspace.
+ *
+ * Registered as "flow-manager". Messages taken: RM_PUSH, RM_STREAM,
+ * RM_RESYNC, RM_HANDLER_UP, RM_DISCOVERED, RM_FETCHED, RM_FETCH_FAILED,
+ * CR_MSG_TIMER (periodic resync, start-up fallback), RM_STATUS (cr_call).
+ *
+ * Version rules (DESIGN.md "Where the reference falls short"):
+ *  - a notify naming workspace W under `flow` with version V fetches W
+ *    only if V > applied(W); otherwise it is ignored;
+ *  - a notify naming only other types advances the seen version only;
+ *  - empty `changes` (service start-up) means a full resync;
+ *  - a fetch result with version F applies if F >= applied(W); if a
+ *    notify newer than F arrived meanwhile, W is fetched again, so a
+ *    change made during start-up or during a fetch is never lost;
+ *  - a workspace is fetched at most once at a time: notifies for a
+ *    workspace whose fetch is queued or in flight coalesce into it;
+ *  - workspace_changes.deleted stops every flow of the workspace.
+ * A full resync rediscovers workspaces, refetches every known one and
+ * then tells handlers (RM_SYNC_END) which workspaces exist, so flows of
+ * vanished workspaces stop even after a restart of this actor.
+ */
+#ifndef CRA_FLOW_MANAGER_H
+#define CRA_FLOW_MANAGER_H
+
+#include "cfgrecv/actor.h"
+
+typedef struct cra_flow_manager_opts {
+    const char *const *handlers; /* handler names ("flows", "hook", ...) */
+    size_t nhandlers;
+    uint64_t resync_interval_ms; /* 0 = no periodic resync */
+    uint64_t startup_wait_ms;    /* wait for the notify stream before the
+                                    first discovery anyway (default 2000) */
+} cra_flow_manager_opts;
+
+/* The behaviour; spawn argument: const cra_flow_manager_opts * that
+ * outlives the actor. */
+extern const cr_behaviour cra_flow_manager_behaviour;
+
+/* What RM_STATUS answers (cra_flow_manager_status). */
+typedef struct cra_recv_status {
+    uint64_t version;       /* highest config version seen */
+    uint64_t workspaces;    /* workspaces known */
+    uint64_t flows;         /* wanted flows */
+    uint64_t notifies;      /* notifies received */
+    uint64_t notifies_applied;
+    uint64_t notifies_ignored;
+    uint64_t fetches_ok;
+    uint64_t fetches_failed;
+    uint64_t resyncs;
+    uint64_t fetches_pending; /* workspaces queued or in flight */
+    bool stream_up;           /* notify stream connected */
+    bool synced;              /* first full resync completed */
+} cra_recv_status;
+
+/* cra_flow_manager_status asks the flow manager for its counters. 0 or a
+ * CR_E* code. */
+int cra_flow_manager_status(cr_rt *rt, int timeout_ms, cra_recv_status *out);
+
+#endif

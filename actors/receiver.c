@@ -1,0 +1,348 @@
+/*
+ * receiver.c - assembles the receiver's supervision tree and answers the
+ * library-level queries (status, the merged flow directory).
+ */
+#include "receiver.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cfgrecv/log.h"
+#include "cfgrecv/supervisor.h"
+#include "fetcher.h"
+#include "flow_manager.h"
+#include "handler_actor.h"
+#include "monitor.h"
+#include "notify_consumer.h"
+#include "recv_msgs.h"
+
+#define COMP "receiver"
+#define MAX_HANDLERS 16
+
+struct cra_receiver {
+    cr_rt *rt;
+    cr_id root;
+    char *request_url;
+    char *notify_url;
+    cra_fetcher_opts fetch;
+    cra_notify_opts notify;
+    cra_flow_manager_opts fm;
+    cra_monitor_opts mon;
+    char *monitor_url;
+    const cra_flow_handler *handlers[MAX_HANDLERS];
+    const char *handler_names[MAX_HANDLERS];
+    size_t nhandlers;
+};
+
+int
+cra_receiver_start(cr_rt *rt, const cra_receiver_opts *o, cra_receiver **out)
+{
+    if (o->request_url == NULL || o->notify_url == NULL ||
+        o->nhandlers + 1 > MAX_HANDLERS) {
+        return CR_EINVAL;
+    }
+    int rv;
+    cra_receiver *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        return CR_ENOMEM;
+    }
+    r->rt = rt;
+    r->request_url = strdup(o->request_url);
+    r->notify_url = strdup(o->notify_url);
+    if (r->request_url == NULL || r->notify_url == NULL) {
+        goto nomem;
+    }
+    if (o->monitor_url != NULL &&
+        (r->monitor_url = strdup(o->monitor_url)) == NULL) {
+        goto nomem;
+    }
+    r->mon = (cra_monitor_opts){
+        .url = r->monitor_url,
+        .ipc_mode = o->monitor_ipc_mode,
+        .recv = r,
+        .started_ms = cr_now_ms(),
+    };
+    r->handlers[r->nhandlers++] = &cra_flowdir_handler;
+    for (size_t i = 0; i < o->nhandlers; i++) {
+        r->handlers[r->nhandlers++] = o->handlers[i];
+    }
+    for (size_t i = 0; i < r->nhandlers; i++) {
+        r->handler_names[i] = r->handlers[i]->name;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(r->handler_names[i], r->handler_names[j]) == 0) {
+                CR_ERROR(COMP, "duplicate handler name %s",
+                         r->handler_names[i]);
+                rv = CR_EINVAL;
+                goto fail;
+            }
+        }
+    }
+    r->fetch = (cra_fetcher_opts){
+        .request_url = r->request_url,
+        .timeout_ms = o->fetch_timeout_ms,
+        .concurrency = o->fetch_concurrency,
+        .max_reply = o->max_message,
+    };
+    r->notify = (cra_notify_opts){
+        .notify_url = r->notify_url,
+        .max_size = o->max_message,
+    };
+    r->fm = (cra_flow_manager_opts){
+        .handlers = r->handler_names,
+        .nhandlers = r->nhandlers,
+        .resync_interval_ms = o->resync_interval_ms,
+    };
+
+    /* handlers supervisor */
+    cr_child_spec hspecs[MAX_HANDLERS];
+    char hnames[MAX_HANDLERS][CR_SUP_NAME_MAX + 1];
+    for (size_t i = 0; i < r->nhandlers; i++) {
+        cra_handler_actor_name(r->handlers[i], hnames[i], sizeof(hnames[i]));
+        hspecs[i] = (cr_child_spec){
+            .name = hnames[i],
+            .behaviour = &cra_handler_behaviour,
+            .arg = (void *)r->handlers[i],
+            .restart = CR_RESTART_PERMANENT,
+            .shutdown_timeout_ms = 60000, /* stops every flow it runs */
+            .register_name = true,
+        };
+    }
+    cr_sup_opts hopts = {.name = "handlers",
+                         .strategy = CR_SUP_ONE_FOR_ONE};
+    cr_sup_args *hargs = NULL;
+    rv = cr_sup_args_new(&hopts, hspecs, r->nhandlers, &hargs);
+    if (rv != 0) {
+        goto fail;
+    }
+    cr_child_spec specs[5];
+    size_t ns = 0;
+    if (r->monitor_url != NULL) {
+        specs[ns++] = (cr_child_spec){
+            .name = "monitor",
+            .behaviour = &cra_monitor_behaviour,
+            .arg = &r->mon,
+            .restart = CR_RESTART_PERMANENT,
+            .register_name = true,
+        };
+    }
+    cr_sup_child_spec(&specs[ns++], "handlers", hargs);
+    specs[ns++] = (cr_child_spec){
+        .name = "fetcher",
+        .behaviour = &cra_fetcher_behaviour,
+        .arg = &r->fetch,
+        .restart = CR_RESTART_PERMANENT,
+        .register_name = true,
+    };
+    specs[ns++] = (cr_child_spec){
+        .name = "flow-manager",
+        .behaviour = &cra_flow_manager_behaviour,
+        .arg = &r->fm,
+        .restart = CR_RESTART_PERMANENT,
+        .register_name = true,
+    };
+    specs[ns++] = (cr_child_spec){
+        .name = "notify",
+        .behaviour = &cra_notify_behaviour,
+        .arg = &r->notify,
+        .restart = CR_RESTART_PERMANENT,
+        .register_name = true,
+    };
+    cr_sup_opts ropts = {
+        .name = "receiver",
+        .strategy = CR_SUP_REST_FOR_ONE,
+        .max_restarts = o->max_restarts,
+        .within_ms = o->within_ms,
+    };
+    rv = cr_sup_start(rt, &ropts, specs, ns, &r->root);
+    if (rv != 0) {
+        cr_sup_args_free(hargs);
+        goto fail;
+    }
+    CR_INFO(COMP, "receiver started: requests %s, notifies %s, %zu handlers",
+            r->request_url, r->notify_url, r->nhandlers);
+    *out = r;
+    return 0;
+nomem:
+    rv = CR_ENOMEM;
+fail:
+    free(r->request_url);
+    free(r->notify_url);
+    free(r->monitor_url);
+    free(r);
+    return rv;
+}
+
+cr_id
+cra_receiver_root(const cra_receiver *r)
+{
+    return r->root;
+}
+
+int
+cra_receiver_resync(cra_receiver *r, const char *why)
+{
+    cr_id fm = cr_whereis(r->rt, "flow-manager");
+    if (fm == CR_NOBODY) {
+        return CR_ENOENT;
+    }
+    cr_msg *m = rm_text_new(RM_RESYNC, why ? why : "requested");
+    if (m == NULL) {
+        return CR_ENOMEM;
+    }
+    int rv = cr_send(r->rt, CR_NOBODY, fm, m);
+    if (rv != 0) {
+        cr_msg_free(m);
+    }
+    return rv;
+}
+
+int
+cra_receiver_stop(cra_receiver *r, int timeout_ms)
+{
+    if (r == NULL) {
+        return 0;
+    }
+    int rv = cr_sup_stop(r->rt, r->root, timeout_ms);
+    if (rv == CR_ENOENT) {
+        rv = 0; /* already gone (gave up) */
+    }
+    free(r->request_url);
+    free(r->notify_url);
+    free(r->monitor_url);
+    free(r);
+    return rv;
+}
+
+/* ---- the merged flow directory --------------------------------------- */
+
+static int
+state_rank(const char *s)
+{
+    /* least advanced first */
+    static const char *const order[] = {"failed", "backoff", "starting",
+                                        "stopping", "running"};
+    for (int i = 0; i < 5; i++) {
+        if (strcmp(s, order[i]) == 0) {
+            return i;
+        }
+    }
+    return 0;
+}
+
+static void
+rfc3339_ms(uint64_t ms, char *buf, size_t len)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char date[32];
+    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, len, "%s.%03uZ", date, (unsigned)(ms % 1000));
+}
+
+static void
+merge_flow(json_t *wss, const char *handler, const cra_flow_info *f,
+           uint64_t *since_out)
+{
+    json_t *ws = json_object_get(wss, f->workspace);
+    if (ws == NULL) {
+        ws = json_object();
+        json_object_set_new(wss, f->workspace, ws);
+    }
+    json_t *e = json_object_get(ws, f->id);
+    if (e == NULL) {
+        e = json_pack("{s:s, s:s, s:i, s:s, s:n, s:{}}", "state", f->state,
+                      "blueprint", f->blueprint, "restarts", 0, "since", "",
+                      "error", "handlers");
+        json_object_set_new(ws, f->id, e);
+    }
+    json_t *st = json_object_get(e, "state");
+    if (state_rank(f->state) < state_rank(json_string_value(st))) {
+        json_object_set_new(e, "state", json_string(f->state));
+    }
+    if (f->blueprint[0] != '\0' &&
+        json_string_length(json_object_get(e, "blueprint")) == 0) {
+        json_object_set_new(e, "blueprint", json_string(f->blueprint));
+    }
+    json_int_t restarts = json_integer_value(json_object_get(e, "restarts"));
+    json_object_set_new(e, "restarts", json_integer(restarts + f->restarts));
+    if (f->error[0] != '\0' && json_is_null(json_object_get(e, "error"))) {
+        char buf[600];
+        snprintf(buf, sizeof(buf), "%s: %s", handler, f->error);
+        json_object_set_new(e, "error", json_string(buf));
+    }
+    json_object_set_new(json_object_get(e, "handlers"), handler,
+                        json_string(f->state));
+    (void)since_out;
+    char when[64];
+    rfc3339_ms(f->since_ms, when, sizeof(when));
+    const char *cur = json_string_value(json_object_get(e, "since"));
+    if (cur == NULL || strcmp(when, cur) > 0) {
+        json_object_set_new(e, "since", json_string(when));
+    }
+}
+
+int
+cra_receiver_flows_json(cra_receiver *r, int timeout_ms, char **out)
+{
+    *out = NULL;
+    cra_recv_status st = {0};
+    cra_flow_manager_status(r->rt, timeout_ms, &st); /* version: best effort */
+    json_t *doc = json_object();
+    json_t *wss = json_object();
+    json_object_set_new(doc, "version", json_integer((json_int_t)st.version));
+    json_object_set_new(doc, "workspaces", wss);
+    int rv = 0;
+    for (size_t i = 0; i < r->nhandlers; i++) {
+        char name[96];
+        cra_handler_actor_name(r->handlers[i], name, sizeof(name));
+        cr_id h = cr_whereis(r->rt, name);
+        cra_flow_info *v = NULL;
+        size_t n = 0;
+        int q = h == CR_NOBODY ? CR_ENOENT
+                               : cra_handler_query(r->rt, h, timeout_ms, &v,
+                                                   &n);
+        if (q != 0) {
+            CR_WARN(COMP, "handler %s did not answer: %s",
+                    r->handlers[i]->name, cr_strerror(q));
+            rv = q;
+            continue;
+        }
+        for (size_t j = 0; j < n; j++) {
+            merge_flow(wss, r->handlers[i]->name, &v[j], NULL);
+        }
+        cra_flow_info_free(v, n);
+    }
+    /* a flow some handler has not heard of yet is "starting" for it */
+    const char *wk;
+    json_t *wv;
+    json_object_foreach(wss, wk, wv) {
+        const char *fk;
+        json_t *fv;
+        json_object_foreach(wv, fk, fv) {
+            json_t *hs = json_object_get(fv, "handlers");
+            if (json_object_size(hs) < r->nhandlers) {
+                for (size_t i = 0; i < r->nhandlers; i++) {
+                    if (json_object_get(hs, r->handlers[i]->name) == NULL) {
+                        json_object_set_new(hs, r->handlers[i]->name,
+                                            json_string("starting"));
+                    }
+                }
+                if (state_rank("starting") <
+                    state_rank(json_string_value(
+                        json_object_get(fv, "state")))) {
+                    json_object_set_new(fv, "state", json_string("starting"));
+                }
+            }
+        }
+    }
+    *out = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(doc);
+    if (*out == NULL) {
+        return CR_ENOMEM;
+    }
+    return rv;
+}

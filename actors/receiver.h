@@ -1,0 +1,69 @@
+/*
+ * receiver.h - the config receiver as a supervision tree (DESIGN.md):
+ *
+ *   root "receiver" (rest_for_one)
+ *   ├── "monitor"     (only with a monitor URL)
+ *   ├── "handlers" (one_for_one): "handler:flows" (the flow directory)
+ *   │                             and one actor per registered handler
+ *   ├── "fetcher"
+ *   ├── "flow-manager"
+ *   └── "notify"
+ *
+ * Handlers start first and are not restarted when a later child fails; a
+ * restarted flow manager resyncs in full. cra_receiver_stop stops the
+ * tree in reverse order, so the notify stream closes first and every
+ * handler stops its flows last.
+ */
+#ifndef CRA_RECEIVER_H
+#define CRA_RECEIVER_H
+
+#include "cfgrecv/actor.h"
+#include "flow_handler.h"
+
+typedef struct cra_receiver cra_receiver;
+
+typedef struct cra_receiver_opts {
+    const char *request_url; /* config service REQ/REP */
+    const char *notify_url;  /* config service PUB/SUB */
+    int fetch_timeout_ms;    /* default 10000 */
+    unsigned fetch_concurrency; /* default 8 */
+    uint64_t resync_interval_ms; /* 0 = off */
+    size_t max_message;      /* largest reply/notify; 0 = 16 MiB */
+    /* Extra handlers after the built-in flow directory; each table must
+     * outlive the receiver. Names must be unique. */
+    const cra_flow_handler *const *handlers;
+    size_t nhandlers;
+    const char *monitor_url; /* REP query endpoint; NULL = none */
+    int monitor_ipc_mode;    /* ipc socket file mode; 0 = 0600 */
+    /* Root supervisor: restarts allowed within a window before it gives
+     * up (0 = supervisor defaults). */
+    uint32_t max_restarts;
+    uint32_t within_ms;
+} cra_receiver_opts;
+
+/* cra_receiver_start builds and starts the tree on rt. The options are
+ * copied. Returns 0 and *out, or a CR_E* code with nothing left running. */
+int cra_receiver_start(cr_rt *rt, const cra_receiver_opts *opts,
+                       cra_receiver **out);
+
+/* cra_receiver_root returns the root supervisor's id (for cr_sup_wait,
+ * cr_sup_subscribe, cr_sup_which_children). */
+cr_id cra_receiver_root(const cra_receiver *r);
+
+/* cra_receiver_resync asks the flow manager for a full resync. 0 or a
+ * CR_E* code (the manager is restarting: it resyncs when it starts). */
+int cra_receiver_resync(cra_receiver *r, const char *why);
+
+/* cra_receiver_flows_json returns the flow directory as a malloc'd JSON
+ * document: {"version":N,"workspaces":{WS:{ID:{"state":..,"blueprint":..,
+ * "restarts":..,"since":..,"error":..,"handlers":{NAME:STATE}}}}}. A
+ * flow's state is "running" only when every handler has it running,
+ * otherwise the least advanced handler's state. 0 or a CR_E* code. */
+int cra_receiver_flows_json(cra_receiver *r, int timeout_ms, char **out);
+
+/* cra_receiver_stop stops the tree (reverse start order; every flow is
+ * stopped by its handlers) and frees r. Returns 0, or CR_ETIMEDOUT if a
+ * child did not stop within its shutdown timeout (reported in the log). */
+int cra_receiver_stop(cra_receiver *r, int timeout_ms);
+
+#endif

@@ -1,0 +1,401 @@
+/*
+ * cfgrecvd - the config receiver daemon. Parses options, wires the
+ * receiver's actors (actors/receiver.h) and, without a config-service URL,
+ * an embedded config service (actors/cfgsvc.h); then waits for signals.
+ *
+ * Exit codes: 0 after SIGTERM/SIGINT (every flow stopped), 1 when start-up
+ * fails or the root supervisor gives up, 2 on usage errors.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cfgrecv/actor.h"
+#include "cfgrecv/log.h"
+#include "cfgrecv/supervisor.h"
+#include "cfgsvc.h"
+#include "receiver.h"
+#include "tool_util.h"
+
+#define COMP "cfgrecvd"
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+"usage: cfgrecvd [OPTIONS]\n"
+"\n"
+"Keeps this process's flows in line with a config service: subscribes to\n"
+"its change notifies, fetches changed workspaces, and starts, updates or\n"
+"stops flows through its flow handlers.\n"
+"\n"
+"Config service (give both URLs, or neither to run one embedded):\n"
+"  --config-request-url URL  the service's REQ/REP endpoint\n"
+"  --config-notify-url URL   the service's PUB/SUB endpoint\n"
+"  --db PATH                 embedded service's SQLite file [%s]\n"
+"  --svc-request-url URL     embedded service's request URL [%s]\n"
+"  --svc-notify-url URL      embedded service's notify URL [%s]\n"
+"\n"
+"Receiver:\n"
+"  --fetch-timeout DUR       per-fetch timeout [10s]\n"
+"  --fetch-concurrency N     fetches in flight [8]\n"
+"  --resync-interval DUR     periodic version check, 0 = off [300s]\n"
+"  --max-message BYTES       largest reply or notify accepted [16777216]\n"
+"\n"
+"Monitoring:\n"
+"  --monitor-url URL         REP query endpoint (status, flows, actors)\n"
+"  --events-url URL          PUB event stream (reserved; not yet served)\n"
+"\n"
+"Process:\n"
+"  --log-level LEVEL         debug|info|warn|error [info]\n"
+"  --log-format FMT          text|json [text]\n"
+"  --daemon                  detach (double fork, setsid)\n"
+"  --pidfile PATH            write the daemon's pid here\n"
+"  --log-file PATH           log here (required with --daemon)\n"
+"  -h, --help                this help\n"
+"\n"
+"DUR is a number with an optional unit: ms, s (default), m, h.\n"
+"Signals: SIGTERM/SIGINT stop every flow and exit 0; SIGHUP resyncs.\n",
+            CFGRECV_DEFAULT_DB, CFGRECV_DEFAULT_REQUEST_URL,
+            CFGRECV_DEFAULT_NOTIFY_URL);
+}
+
+typedef struct opts {
+    const char *req_url, *notify_url;
+    const char *db, *svc_req, *svc_notify;
+    const char *monitor_url, *events_url;
+    uint64_t fetch_timeout_ms, resync_ms;
+    unsigned concurrency;
+    size_t max_message;
+    cr_log_level level;
+    cr_log_format format;
+    int daemonize;
+    const char *pidfile, *logfile;
+} opts;
+
+static int
+parse(int argc, char **argv, opts *o)
+{
+    enum {
+        O_REQ = 256, O_NOTIFY, O_DB, O_SVC_REQ, O_SVC_NOTIFY, O_FETCH_TO,
+        O_CONC, O_RESYNC, O_MAXMSG, O_MON, O_EVENTS, O_LEVEL, O_FORMAT,
+        O_DAEMON, O_PID, O_LOGFILE,
+    };
+    static const struct option lo[] = {
+        {"config-request-url", required_argument, NULL, O_REQ},
+        {"config-notify-url", required_argument, NULL, O_NOTIFY},
+        {"db", required_argument, NULL, O_DB},
+        {"svc-request-url", required_argument, NULL, O_SVC_REQ},
+        {"svc-notify-url", required_argument, NULL, O_SVC_NOTIFY},
+        {"fetch-timeout", required_argument, NULL, O_FETCH_TO},
+        {"fetch-concurrency", required_argument, NULL, O_CONC},
+        {"resync-interval", required_argument, NULL, O_RESYNC},
+        {"max-message", required_argument, NULL, O_MAXMSG},
+        {"monitor-url", required_argument, NULL, O_MON},
+        {"events-url", required_argument, NULL, O_EVENTS},
+        {"log-level", required_argument, NULL, O_LEVEL},
+        {"log-format", required_argument, NULL, O_FORMAT},
+        {"daemon", no_argument, NULL, O_DAEMON},
+        {"pidfile", required_argument, NULL, O_PID},
+        {"log-file", required_argument, NULL, O_LOGFILE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *o = (opts){
+        .db = CFGRECV_DEFAULT_DB,
+        .svc_req = CFGRECV_DEFAULT_REQUEST_URL,
+        .svc_notify = CFGRECV_DEFAULT_NOTIFY_URL,
+        .fetch_timeout_ms = 10000,
+        .resync_ms = 300000,
+        .concurrency = 8,
+        .level = CR_LOG_INFO,
+        .format = CR_LOG_TEXT,
+    };
+    int c;
+    uint64_t n;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case O_REQ: o->req_url = optarg; break;
+        case O_NOTIFY: o->notify_url = optarg; break;
+        case O_DB: o->db = optarg; break;
+        case O_SVC_REQ: o->svc_req = optarg; break;
+        case O_SVC_NOTIFY: o->svc_notify = optarg; break;
+        case O_MON: o->monitor_url = optarg; break;
+        case O_EVENTS: o->events_url = optarg; break;
+        case O_PID: o->pidfile = optarg; break;
+        case O_LOGFILE: o->logfile = optarg; break;
+        case O_DAEMON: o->daemonize = 1; break;
+        case O_FETCH_TO:
+            if (cr_tool_parse_duration(optarg, &o->fetch_timeout_ms) != 0 ||
+                o->fetch_timeout_ms == 0 || o->fetch_timeout_ms > INT_MAX) {
+                fprintf(stderr, "cfgrecvd: bad --fetch-timeout '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case O_RESYNC:
+            if (cr_tool_parse_duration(optarg, &o->resync_ms) != 0) {
+                fprintf(stderr, "cfgrecvd: bad --resync-interval '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case O_CONC:
+            if (cr_tool_parse_uint(optarg, &n) != 0 || n == 0 || n > 1024) {
+                fprintf(stderr,
+                        "cfgrecvd: --fetch-concurrency must be 1..1024\n");
+                return 2;
+            }
+            o->concurrency = (unsigned)n;
+            break;
+        case O_MAXMSG:
+            if (cr_tool_parse_uint(optarg, &n) != 0 || n < 1024 ||
+                n > ((uint64_t)1 << 31)) {
+                fprintf(stderr, "cfgrecvd: --max-message must be "
+                                "1024..2147483648\n");
+                return 2;
+            }
+            o->max_message = (size_t)n;
+            break;
+        case O_LEVEL:
+            if (cr_log_parse_level(optarg, &o->level) != 0) {
+                fprintf(stderr, "cfgrecvd: bad --log-level '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case O_FORMAT:
+            if (cr_log_parse_format(optarg, &o->format) != 0) {
+                fprintf(stderr, "cfgrecvd: bad --log-format '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "cfgrecvd: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if ((o->req_url == NULL) != (o->notify_url == NULL)) {
+        fprintf(stderr, "cfgrecvd: give both --config-request-url and "
+                        "--config-notify-url, or neither\n");
+        return 2;
+    }
+    if (o->daemonize && o->logfile == NULL) {
+        fprintf(stderr, "cfgrecvd: --daemon needs --log-file\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* daemonize double-forks; the returned fd (in the grandchild) is written
+ * once start-up is done so the original process can exit with the right
+ * status. Returns -1 on failure (in the original process). */
+static int
+daemonize(void)
+{
+    int p[2];
+    if (pipe(p) != 0) {
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid > 0) { /* original: wait for the grandchild's word */
+        close(p[1]);
+        char c = 1;
+        ssize_t n;
+        do {
+            n = read(p[0], &c, 1);
+        } while (n < 0 && errno == EINTR);
+        _exit(n == 1 && c == 0 ? 0 : 1);
+    }
+    close(p[0]);
+    if (setsid() < 0) {
+        _exit(1);
+    }
+    pid = fork();
+    if (pid < 0) {
+        _exit(1);
+    }
+    if (pid > 0) {
+        _exit(0);
+    }
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        if (fd > 1) {
+            close(fd);
+        }
+    }
+    umask(022);
+    return p[1];
+}
+
+static void
+ready(int fd, int ok)
+{
+    if (fd >= 0) {
+        char c = ok ? 0 : 1;
+        ssize_t rc = write(fd, &c, 1);
+        (void)rc;
+        close(fd);
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    opts o;
+    int rv = parse(argc, argv, &o);
+    if (rv != 0) {
+        return rv;
+    }
+    char dbabs[PATH_MAX];
+    if (o.req_url == NULL && realpath(o.db, dbabs) == NULL) {
+        /* the file may not exist yet: resolve its directory instead */
+        if (o.db[0] == '/') {
+            snprintf(dbabs, sizeof(dbabs), "%s", o.db);
+        } else {
+            char cwd[PATH_MAX];
+            if (getcwd(cwd, sizeof(cwd)) == NULL) {
+                perror("cfgrecvd: getcwd");
+                return 1;
+            }
+            snprintf(dbabs, sizeof(dbabs), "%s/%s", cwd, o.db);
+        }
+    }
+    int logfd = 2;
+    if (o.logfile != NULL) {
+        logfd = open(o.logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                     0640);
+        if (logfd < 0) {
+            fprintf(stderr, "cfgrecvd: cannot open log file %s: %s\n",
+                    o.logfile, strerror(errno));
+            return 1;
+        }
+    }
+    int readyfd = -1;
+    if (o.daemonize) {
+        readyfd = daemonize();
+        if (readyfd < 0) {
+            perror("cfgrecvd: fork");
+            return 1;
+        }
+        dup2(logfd, 2);
+    }
+    cr_log_setup(o.level, o.format, logfd);
+    if (o.pidfile != NULL && cr_tool_write_pidfile(o.pidfile) != 0) {
+        CR_ERROR(COMP, "cannot write pidfile %s: %s", o.pidfile,
+                 strerror(errno));
+        ready(readyfd, 0);
+        return 1;
+    }
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* before any thread exists */
+    signal(SIGPIPE, SIG_IGN);
+
+    cr_rt *rt = NULL;
+    cra_cfgsvc *svc = NULL;
+    cra_receiver *recv = NULL;
+    int status = 1;
+    if ((rv = cr_rt_new(NULL, &rt)) != 0) {
+        CR_ERROR(COMP, "cannot create the runtime: %s", cr_strerror(rv));
+        goto out;
+    }
+    const char *req = o.req_url, *notify = o.notify_url;
+    if (req == NULL) {
+        cra_cfgsvc_opts so = {
+            .request_url = o.svc_req,
+            .notify_url = o.svc_notify,
+            .db_path = dbabs,
+        };
+        if ((rv = cra_cfgsvc_start(rt, &so, &svc)) != 0) {
+            CR_ERROR(COMP, "cannot start the embedded config service: %s",
+                     cr_strerror(rv));
+            goto out;
+        }
+        req = o.svc_req;
+        notify = o.svc_notify;
+        CR_INFO(COMP, "embedded config service: db %s, request %s, "
+                      "notify %s (cfgctl --url %s)",
+                dbabs, req, notify, req);
+    }
+    if (o.events_url != NULL) {
+        CR_WARN(COMP, "--events-url is reserved; the event stream is not "
+                      "served yet");
+    }
+    cra_receiver_opts ro = {
+        .request_url = req,
+        .notify_url = notify,
+        .fetch_timeout_ms = (int)o.fetch_timeout_ms,
+        .fetch_concurrency = o.concurrency,
+        .resync_interval_ms = o.resync_ms,
+        .max_message = o.max_message,
+        .monitor_url = o.monitor_url,
+    };
+    if ((rv = cra_receiver_start(rt, &ro, &recv)) != 0) {
+        CR_ERROR(COMP, "cannot start the receiver: %s", cr_strerror(rv));
+        goto out;
+    }
+    CR_INFO(COMP, "cfgrecvd %s running (pid %ld)", CFGRECV_VERSION,
+            (long)getpid());
+    ready(readyfd, 1);
+    readyfd = -1;
+
+    cr_id root = cra_receiver_root(recv);
+    struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000000L};
+    for (;;) {
+        int sig = sigtimedwait(&sigs, NULL, &tick);
+        if (sig == SIGHUP) {
+            CR_INFO(COMP, "SIGHUP: full resync");
+            cra_receiver_resync(recv, "SIGHUP");
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            CR_INFO(COMP, "%s: stopping every flow",
+                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            status = 0;
+            break;
+        } else if (!cr_alive(rt, root)) {
+            CR_ERROR(COMP, "the root supervisor gave up; exiting");
+            status = 1;
+            break;
+        }
+    }
+out:
+    ready(readyfd, 0);
+    if (recv != NULL && cra_receiver_stop(recv, 120000) != 0) {
+        CR_WARN(COMP, "some actors did not stop in time");
+    }
+    if (svc != NULL) {
+        cra_cfgsvc_stop(svc);
+    }
+    if (rt != NULL) {
+        cr_rt_destroy(rt);
+    }
+    if (o.pidfile != NULL) {
+        unlink(o.pidfile);
+    }
+    CR_INFO(COMP, "exit %d", status);
+    return status;
+}
