@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "cfgrecv/log.h"
+#include "events.h"
 #include "mpread.h"
 #include "proto.h"
 #include "recv_msgs.h"
@@ -109,6 +110,19 @@ ws_free(void *p)
     cra_strmap_free(w->flows, NULL);
     free(w->name);
     free(w);
+}
+
+static void
+version_event(fm *s, const char *name, uint64_t v, json_t *extra)
+{
+    cr_rt *rt = cr_ctx_rt(s->ctx);
+    if (!cra_events_enabled(rt)) {
+        json_decref(extra);
+        return;
+    }
+    json_t *o = extra != NULL ? extra : json_object();
+    json_object_set_new(o, "version", json_integer((json_int_t)v));
+    cra_emit(rt, name, o);
 }
 
 /* ---- talking to the fetcher and the handlers ------------------------ */
@@ -450,6 +464,8 @@ on_fetched(fm *s, const cr_msg *m)
     }
     s->st.fetches_ok++;
     w->fetching = false;
+    version_event(s, "fetch.ok", hdr.version,
+                  json_pack("{s:s}", "workspace", name));
     if (hdr.version > s->seen_version) {
         s->seen_version = hdr.version;
     }
@@ -481,6 +497,10 @@ on_fetch_failed(fm *s, const cr_msg *m)
     if (rm_text_decode(m, &ws) == 0) {
         CR_DEBUG(COMP, "fetch of %.*s failed; the fetcher retries",
                  (int)ws.len, ws.p);
+        if (cra_events_enabled(cr_ctx_rt(s->ctx))) {
+            cra_emit(cr_ctx_rt(s->ctx), "fetch.failed",
+                     json_pack("{s:s%}", "workspace", ws.p, ws.len));
+        }
     }
     return 0;
 }
@@ -532,11 +552,13 @@ on_push(fm *s, const cr_msg *m)
         return 0;
     }
     uint64_t v = p.version;
+    version_event(s, "notify.received", v, NULL);
     if (v > s->seen_version) {
         s->seen_version = v;
     }
     if (p.nchanges == 0 && p.workspace_changes == NULL) {
         s->st.notifies_applied++;
+        version_event(s, "notify.applied", v, NULL);
         full_resync(s, "notify with empty changes (everything changed)");
         crt_push_free(&p);
         return 0;
@@ -572,10 +594,12 @@ on_push(fm *s, const cr_msg *m)
     }
     if (fetches > 0) {
         s->st.notifies_applied++;
+        version_event(s, "notify.applied", v, NULL);
         CR_DEBUG(COMP, "notify version %llu: %zu workspaces to fetch",
                  (unsigned long long)v, fetches);
     } else {
         s->st.notifies_ignored++;
+        version_event(s, "notify.ignored", v, NULL);
         CR_DEBUG(COMP, "notify version %llu: nothing to fetch",
                  (unsigned long long)v);
     }

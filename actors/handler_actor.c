@@ -25,6 +25,7 @@
 
 #include "cfgrecv/backoff.h"
 #include "cfgrecv/log.h"
+#include "events.h"
 #include "mpread.h"
 #include "recv_msgs.h"
 #include "strmap.h"
@@ -114,6 +115,24 @@ dupn(const char *s, size_t n)
     return d;
 }
 
+/* flow_event publishes a flow transition (a no-op without --events-url) */
+static void
+flow_event(hstate *st, const flow *f, const char *name)
+{
+    cr_rt *rt = cr_ctx_rt(st->ctx);
+    if (!cra_events_enabled(rt)) {
+        return;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:s}", "handler", st->h->name,
+                          "workspace", f->ws, "flow", f->id);
+    if (o != NULL && f->err != NULL &&
+        (strcmp(name, "flow.failed") == 0 ||
+         strcmp(name, "flow.backoff") == 0)) {
+        json_object_set_new(o, "error", json_string(f->err));
+    }
+    cra_emit(rt, name, o);
+}
+
 static void
 set_state(flow *f, cra_flow_state s)
 {
@@ -162,6 +181,9 @@ remove_flow(hstate *st, flow *f)
     cra_strmap_del(st->by_serial, (const char *)&f->serial,
                    sizeof(f->serial));
     CR_DEBUG(st->name, "flow %s/%s stopped", f->ws, f->id);
+    if (f->running || f->state != CRA_FLOW_FAILED) {
+        flow_event(st, f, "flow.stopped");
+    }
     flow_free(f);
 }
 
@@ -197,6 +219,8 @@ apply_result(hstate *st, flow *f, int op, int rc, const char *err)
         set_state(f, CRA_FLOW_RUNNING);
         CR_DEBUG(st->name, "flow %s/%s %s", f->ws, f->id,
                  op == RM_OP_START ? "running" : "updated");
+        flow_event(st, f, op == RM_OP_START ? "flow.running"
+                                            : "flow.updated");
     } else {
         uint64_t delay = cr_backoff_next(&f->bo, &retry_policy, rng_next,
                                          &st->rng);
@@ -206,6 +230,7 @@ apply_result(hstate *st, flow *f, int op, int rc, const char *err)
         CR_WARN(st->name, "flow %s/%s: %s failed (%s); retry in %llu ms",
                 f->ws, f->id, op == RM_OP_START ? "start" : "update", f->err,
                 (unsigned long long)delay);
+        flow_event(st, f, "flow.backoff");
         if (cr_timer_after(cr_ctx_rt(st->ctx), cr_self(st->ctx), delay,
                            f->serial, &f->timer) != 0) {
             f->timer = 0;
@@ -241,6 +266,7 @@ call(hstate *st, flow *f, int op, const json_t *def)
     } else {
         if (!f->running) {
             set_state(f, CRA_FLOW_STARTING);
+            flow_event(st, f, "flow.starting");
         }
         if (op == RM_OP_START) {
             rc = h->start ? h->start(st->hs, &ref, err, sizeof(err)) : CRA_OK;
@@ -307,6 +333,7 @@ reconcile(hstate *st, flow *f)
         set_err(f, err);
         set_state(f, CRA_FLOW_FAILED);
         CR_WARN(st->name, "flow %s/%s failed: %s", f->ws, f->id, err);
+        flow_event(st, f, "flow.failed");
         return;
     }
     json_t *bp = json_object_get(def, "blueprint-name");

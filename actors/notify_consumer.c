@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cfgrecv/log.h"
+#include "events.h"
 #include "notify.h"
 #include "proto.h"
 #include "recv_msgs.h"
@@ -121,6 +122,9 @@ n_handle(cr_ctx *ctx, void *state, const cr_msg *m)
             } else {
                 CR_WARN(COMP, "notify stream lost; redialing");
             }
+            cra_emit(c->rt, up ? "config.connected" : "config.disconnected",
+                     json_pack("{s:s, s:b}", "url", c->o->notify_url,
+                               "reconnect", re));
         }
     } else {
         CR_WARN(COMP, "unexpected message type %u dropped", cr_msg_type(m));
