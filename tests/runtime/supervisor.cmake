@@ -2,3 +2,7 @@
 cr_test(test_backoff
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_backoff.c
   LIBS cfgrecv_runtime m)
+cr_test(test_supervisor
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_supervisor.c
+          ${CMAKE_CURRENT_LIST_DIR}/test_supervisor_log.c
+  LIBS cfgrecv_runtime)
