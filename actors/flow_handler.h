@@ -25,6 +25,7 @@
 #define CRA_FLOW_HANDLER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,8 @@ typedef struct cra_flow_ref {
     size_t text_len;
     uint64_t version;      /* config version the change came with */
     uint64_t op_seq;       /* identifies this call for cra_handler_done */
+    bool sync;             /* shutdown: the call must finish before it
+                              returns (CRA_PENDING is not allowed) */
 } cra_flow_ref;
 
 typedef struct cra_flow_handler {
@@ -68,6 +71,10 @@ typedef struct cra_flow_handler {
      * (e.g. a child-exit notice of the handler's own) go here. Borrowed. */
     int (*handle)(void *state, cr_ctx *ctx, const cr_msg *m);
     void *arg; /* passed to init */
+    /* keep_definitions: keep each running flow's JSON text, so a flow that
+     * goes down on its own (cra_handler_flow_down) can be started again
+     * without a resync. Costs the text's size per flow. */
+    bool keep_definitions;
 } cra_flow_handler;
 
 /* Per-flow state names, as the monitor shows them. */
@@ -89,5 +96,12 @@ const char *cra_flow_state_name(cra_flow_state s);
 int cra_handler_done(cr_rt *rt, cr_id handler, const char *workspace,
                      const char *id, uint64_t op_seq, int rc,
                      const char *err);
+
+/* cra_handler_flow_down reports that a running flow failed on its own
+ * (e.g. its worker process exited): the handler actor marks it `backoff`
+ * and starts it again after the flow's backoff delay (which resets once a
+ * flow has stayed up for 10 s). Safe from any thread. 0 or a CR_E* code. */
+int cra_handler_flow_down(cr_rt *rt, cr_id handler, const char *workspace,
+                          const char *id, const char *err);
 
 #endif

@@ -55,6 +55,7 @@ typedef struct flow {
     uint64_t timer; /* retry timer id, 0 = none */
     cr_backoff bo;
     uint32_t restarts;
+    uint64_t up_since; /* monotonic ms of the last successful start */
     uint64_t since_ms;
     char *err;
     char *blueprint;
@@ -199,6 +200,31 @@ rng_next(void *arg)
 
 static void reconcile(hstate *st, flow *f);
 
+/* schedule_retry puts f in backoff: the retry timer re-runs reconcile. The
+ * backoff resets only when the flow had been up for the stable period, so
+ * a flow that starts and dies at once backs off further each time. */
+static void
+schedule_retry(hstate *st, flow *f, const char *what, const char *err)
+{
+    uint64_t up = f->up_since ? cr_now_ms() - f->up_since : 0;
+    cr_backoff_stable(&f->bo, &retry_policy, up);
+    f->up_since = 0;
+    uint64_t delay = cr_backoff_next(&f->bo, &retry_policy, rng_next,
+                                     &st->rng);
+    f->restarts++;
+    set_err(f, err && err[0] ? err : "handler failed");
+    set_state(f, CRA_FLOW_BACKOFF);
+    CR_WARN(st->name, "flow %s/%s: %s failed (%s); retry in %llu ms", f->ws,
+            f->id, what, f->err, (unsigned long long)delay);
+    flow_event(st, f, "flow.backoff");
+    if (cr_timer_after(cr_ctx_rt(st->ctx), cr_self(st->ctx), delay,
+                       f->serial, &f->timer) != 0) {
+        f->timer = 0;
+        CR_ERROR(st->name, "flow %s/%s: cannot arm retry timer", f->ws,
+                 f->id);
+    }
+}
+
 /* apply_result records the outcome of a handler call and reconciles. */
 static void
 apply_result(hstate *st, flow *f, int op, int rc, const char *err)
@@ -214,7 +240,7 @@ apply_result(hstate *st, flow *f, int op, int rc, const char *err)
     } else if (rc == CRA_OK) {
         f->running = true;
         f->run_hash = f->busy_hash;
-        cr_backoff_reset(&f->bo);
+        f->up_since = cr_now_ms();
         set_err(f, NULL);
         set_state(f, CRA_FLOW_RUNNING);
         CR_DEBUG(st->name, "flow %s/%s %s", f->ws, f->id,
@@ -222,21 +248,7 @@ apply_result(hstate *st, flow *f, int op, int rc, const char *err)
         flow_event(st, f, op == RM_OP_START ? "flow.running"
                                             : "flow.updated");
     } else {
-        uint64_t delay = cr_backoff_next(&f->bo, &retry_policy, rng_next,
-                                         &st->rng);
-        f->restarts++;
-        set_err(f, err && err[0] ? err : "handler failed");
-        set_state(f, CRA_FLOW_BACKOFF);
-        CR_WARN(st->name, "flow %s/%s: %s failed (%s); retry in %llu ms",
-                f->ws, f->id, op == RM_OP_START ? "start" : "update", f->err,
-                (unsigned long long)delay);
-        flow_event(st, f, "flow.backoff");
-        if (cr_timer_after(cr_ctx_rt(st->ctx), cr_self(st->ctx), delay,
-                           f->serial, &f->timer) != 0) {
-            f->timer = 0;
-            CR_ERROR(st->name, "flow %s/%s: cannot arm retry timer", f->ws,
-                     f->id);
-        }
+        schedule_retry(st, f, op == RM_OP_START ? "start" : "update", err);
     }
     reconcile(st, f);
 }
@@ -315,8 +327,10 @@ reconcile(hstate *st, flow *f)
     }
     if (f->running && f->run_hash == f->want_hash) {
         set_state(f, CRA_FLOW_RUNNING);
-        free(f->want_text);
-        f->want_text = NULL;
+        if (!st->h->keep_definitions) {
+            free(f->want_text);
+            f->want_text = NULL;
+        }
         return;
     }
     if (f->timer != 0 || f->bad_def) {
@@ -556,6 +570,47 @@ on_done(hstate *st, const cr_msg *m)
 }
 
 static int
+on_flow_down(hstate *st, const cr_msg *m)
+{
+    rm_str ws, id, err;
+    uint64_t seq;
+    int rc;
+    if (rm_done_decode(m, &ws, &id, &seq, &rc, &err) != 0) {
+        CR_ERROR(st->name, "malformed RM_FLOW_DOWN dropped");
+        return 0;
+    }
+    cra_strmap *ids = ws_ids(st, ws.p, ws.len, false);
+    flow *f = ids ? cra_strmap_get(ids, id.p, id.len) : NULL;
+    if (f == NULL || !f->running || f->busy) {
+        return 0; /* stopped or being changed meanwhile */
+    }
+    f->running = false;
+    f->run_hash = 0;
+    if (!f->want) {
+        reconcile(st, f); /* it was going anyway */
+        drop_empty_ws(st);
+        return 0;
+    }
+    if (f->want_text == NULL) {
+        /* a handler without keep_definitions: mark it failed until the
+         * next definition arrives */
+        CR_ERROR(st->name, "flow %s/%s down; its definition is not kept, "
+                           "so it waits for the next change",
+                 f->ws, f->id);
+        f->want = false;
+        f->bad_def = false;
+        set_err(f, "down; definition not kept");
+        reconcile(st, f);
+        drop_empty_ws(st);
+        return 0;
+    }
+    char *e = dupn(err.p, err.len);
+    schedule_retry(st, f, "run", e);
+    free(e);
+    return 0;
+}
+
+static int
 on_timer(hstate *st, const cr_msg *m)
 {
     uint64_t tid, tag;
@@ -670,6 +725,8 @@ h_handle(cr_ctx *ctx, void *state, const cr_msg *m)
         return on_sync_end(st, m);
     case RM_DONE:
         return on_done(st, m);
+    case RM_FLOW_DOWN:
+        return on_flow_down(st, m);
     case CR_MSG_TIMER:
         return on_timer(st, m);
     case RM_QUERY_FLOWS:
@@ -705,7 +762,9 @@ h_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
                 flow *f = fv;
                 if (f->running && !f->busy && st->h->stop != NULL) {
                     char err[256] = "";
-                    cra_flow_ref ref = {.workspace = f->ws, .id = f->id};
+                    cra_flow_ref ref = {.workspace = f->ws,
+                                        .id = f->id,
+                                        .sync = true};
                     if (st->h->stop(st->hs, &ref, err, sizeof(err)) ==
                         CRA_FAILED) {
                         CR_WARN(st->name, "flow %s/%s: stop failed: %s",
@@ -838,6 +897,22 @@ cra_handler_query(cr_rt *rt, cr_id id, int timeout_ms, cra_flow_info **out,
     *out = v;
     *n = got;
     return 0;
+}
+
+int
+cra_handler_flow_down(cr_rt *rt, cr_id handler, const char *workspace,
+                      const char *id, const char *err)
+{
+    cr_msg *m = rm_done_new(workspace, id, 0, CRA_FAILED, err);
+    if (m == NULL) {
+        return CR_ENOMEM;
+    }
+    cr_msg_set_type(m, RM_FLOW_DOWN);
+    int rv = cr_send(rt, CR_NOBODY, handler, m);
+    if (rv != 0) {
+        cr_msg_free(m);
+    }
+    return rv;
 }
 
 int

@@ -40,6 +40,7 @@ enum {
     RM_FETCH_REPLY,  /* fetcher-internal: client callback -> fetcher */
     RM_FETCH_FAILED, /* {ws, error} a fetch failed; the fetcher retries */
     RM_STATUS,       /* cr_call to the flow manager: reply rm_status */
+    RM_FLOW_DOWN,    /* rm_done layout (seq 0): a running flow failed */
     RM_INTERNAL_MAX = CR_MSG_USER + 199,
 };
 
