@@ -661,7 +661,7 @@ on_handler_up(fm *s, const cr_msg *m)
         ((wsst *)v)->needs_full = true;
     }
     char why[128];
-    snprintf(why, sizeof(why), "handler %.*s restarted", (int)name.len,
+    snprintf(why, sizeof(why), "handler %.*s (re)started", (int)name.len,
              name.p);
     full_resync(s, why);
     return 0;

@@ -278,7 +278,13 @@ main(int argc, char **argv)
                 perror("cfgrecvd: getcwd");
                 return 1;
             }
-            snprintf(dbabs, sizeof(dbabs), "%s/%s", cwd, o.db);
+            if (strlen(cwd) + 1 + strlen(o.db) >= sizeof(dbabs)) {
+                fprintf(stderr, "cfgrecvd: --db path too long\n");
+                return 2;
+            }
+            strcpy(dbabs, cwd);
+            strcat(dbabs, "/");
+            strcat(dbabs, o.db);
         }
     }
     int logfd = 2;
