@@ -25,3 +25,7 @@ cr_test(transport_cfgsvc_core
 cr_test(transport_net
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_net.c
   LIBS cfgrecv_transport)
+
+cr_test(transport_cfgsvc_service
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_cfgsvc_service.c
+  LIBS cfgrecv_actors cfgrecv_transport cfgrecv_runtime)
