@@ -110,7 +110,11 @@
  *               "code": int, "text": str} (exit and giveup only)}
  * Unknown keys must be ignored by readers (fields may be added).
  * cr_sup_which_children answers with every child's state, restart count,
- * last exit reason and next restart delay.
+ * last exit reason and next restart delay; the reply payload (for
+ * cr_call_async users, decoded by cr_sup_children_decode) is a msgpack
+ * array, in start order, of maps {"name", "id", "state" (cr_child_state),
+ * "restart" (cr_restart_type), "restarts", "last_exit" (a "reason" map as
+ * above), "next_delay_ms", "attempt"}.
  *
  * Requests to a supervisor are process-local messages (they carry
  * function pointers) of type CR_MSG_SUP_REQ; use the wrappers below, which
