@@ -58,8 +58,7 @@ typedef struct fetcher {
     bool discovering;
     bool use_getvalues; /* service lacks getkeys-all-ws */
     cr_backoff disc_bo;
-    /* counters */
-    uint64_t coalesced;
+    cra_fetcher_stats stats; /* inflight/queued filled on demand */
 } fetcher;
 
 typedef struct req_ctx {
@@ -202,6 +201,7 @@ retry_later(fetcher *f, entry *e, const char *why)
                                      &f->rng);
     CR_WARN(COMP, "fetch of workspace %s failed: %s; retry in %u ms", e->ws,
             why, delay);
+    f->stats.failed++;
     e->state = E_RETRY;
     if (cr_timer_after(cr_ctx_rt(f->ctx), cr_self(f->ctx), delay, e->serial,
                        &e->timer) != 0) {
@@ -230,6 +230,10 @@ pump(fetcher *f)
         }
         e->state = E_INFLIGHT;
         f->inflight++;
+        f->stats.sent++;
+        if (f->inflight > f->stats.inflight_max) {
+            f->stats.inflight_max = f->inflight;
+        }
     }
 }
 
@@ -237,8 +241,9 @@ static void
 ask(void *arg, const char *ws, size_t len)
 {
     fetcher *f = arg;
+    f->stats.requested++;
     if (cra_strmap_get(f->entries, ws, len) != NULL) {
-        f->coalesced++;
+        f->stats.coalesced++;
         return;
     }
     entry *e = calloc(1, sizeof(*e));
@@ -265,6 +270,7 @@ ask(void *arg, const char *ws, size_t len)
 static void
 discover(fetcher *f)
 {
+    f->stats.discoveries++;
     int rv = submit(f, KIND_DISCOVER, "", 0);
     if (rv != 0) {
         uint32_t d = cr_backoff_next(&f->disc_bo, &fetch_policy, cr_rng_next,
@@ -340,6 +346,7 @@ on_fetch_reply(fetcher *f, entry *e, int status, const void *body,
         return;
     }
     to_manager(f, m);
+    f->stats.ok++;
     drop_entry(f, e); /* done: the next request for it is a new fetch */
 }
 
@@ -529,6 +536,19 @@ f_handle(cr_ctx *ctx, void *state, const cr_msg *m)
         return on_internal_reply(f, m);
     case CR_MSG_TIMER:
         return on_timer(f, m);
+    case RM_STATUS: {
+        cra_fetcher_stats st = f->stats;
+        st.inflight = f->inflight;
+        st.queued = 0;
+        for (entry *e = f->head; e != NULL; e = e->next) {
+            st.queued++;
+        }
+        cr_msg *r = cr_msg_new_bytes(RM_STATUS, &st, sizeof(st));
+        if (r != NULL) {
+            cr_reply(ctx, m, r);
+        }
+        return 0;
+    }
     default:
         CR_WARN(COMP, "unexpected message type %u dropped", cr_msg_type(m));
         return 0;
@@ -560,3 +580,10 @@ const cr_behaviour cra_fetcher_behaviour = {
     .handle = f_handle,
     .terminate = f_terminate,
 };
+
+int
+cra_fetcher_stats_get(cr_rt *rt, int timeout_ms, cra_fetcher_stats *out)
+{
+    return rm_query_struct(rt, "fetcher", RM_STATUS, timeout_ms, out,
+                           sizeof(*out));
+}

@@ -33,4 +33,20 @@ typedef struct cra_fetcher_opts {
  * the actor. init fails (CR_EINVAL) for an unusable URL. */
 extern const cr_behaviour cra_fetcher_behaviour;
 
+typedef struct cra_fetcher_stats {
+    uint64_t requested;    /* workspaces asked for by RM_FETCH */
+    uint64_t coalesced;    /* of those, absorbed by a pending fetch */
+    uint64_t sent;         /* `config` requests sent (retries included) */
+    uint64_t ok;           /* fetches that succeeded */
+    uint64_t failed;       /* fetches that failed (and were retried) */
+    uint64_t discoveries;  /* discovery requests sent */
+    uint32_t inflight;     /* fetches in flight now */
+    uint32_t inflight_max; /* most fetches in flight at once */
+    uint32_t queued;       /* workspaces waiting for a slot */
+} cra_fetcher_stats;
+
+/* cra_fetcher_stats_get asks the fetcher for its counters (cr_call).
+ * 0 or a CR_E* code. */
+int cra_fetcher_stats_get(cr_rt *rt, int timeout_ms, cra_fetcher_stats *out);
+
 #endif

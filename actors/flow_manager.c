@@ -667,9 +667,44 @@ on_handler_up(fm *s, const cr_msg *m)
     return 0;
 }
 
+/* on_workspaces answers an RM_STATUS whose payload is "workspaces" (the
+ * monitor's per-workspace query; cra_flow_manager_workspaces) with JSON
+ * text {WS: {"version", "notified", "flows", "fetching"}}. */
+static int
+on_workspaces(fm *s, const cr_msg *m)
+{
+    json_t *doc = json_object();
+    const char *k;
+    size_t kl;
+    void *v;
+    for (size_t it = 0; doc != NULL && cra_strmap_next(s->ws, &it, &k, &kl,
+                                                       &v);) {
+        wsst *w = v;
+        json_t *e = json_pack(
+            "{s:I, s:I, s:I, s:b}", "version", (json_int_t)w->applied,
+            "notified", (json_int_t)w->wanted, "flows",
+            (json_int_t)cra_strmap_count(w->flows), "fetching", w->fetching);
+        if (e != NULL) {
+            json_object_set_new(doc, w->name, e); /* NULL if not UTF-8 */
+        }
+    }
+    char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    cr_msg *r = text != NULL ? cr_msg_new_bytes(RM_STATUS, text, strlen(text))
+                             : NULL;
+    free(text);
+    if (r != NULL) {
+        cr_reply(s->ctx, m, r);
+    }
+    return 0;
+}
+
 static int
 on_status(fm *s, const cr_msg *m)
 {
+    if (cr_msg_len(m) > 0) {
+        return on_workspaces(s, m);
+    }
     cr_msg *r = cr_msg_new(RM_STATUS);
     if (r == NULL) {
         return 0;
@@ -780,11 +815,19 @@ const cr_behaviour cra_flow_manager_behaviour = {
 int
 cra_flow_manager_status(cr_rt *rt, int timeout_ms, cra_recv_status *out)
 {
+    return rm_query_struct(rt, "flow-manager", RM_STATUS, timeout_ms, out,
+                           sizeof(*out));
+}
+
+int
+cra_flow_manager_workspaces(cr_rt *rt, int timeout_ms, char **out)
+{
+    *out = NULL;
     cr_id fmid = cr_whereis(rt, "flow-manager");
     if (fmid == CR_NOBODY) {
         return CR_ENOENT;
     }
-    cr_msg *q = cr_msg_new(RM_STATUS);
+    cr_msg *q = cr_msg_new_bytes(RM_STATUS, "workspaces", 10);
     cr_msg *r = NULL;
     if (q == NULL) {
         return CR_ENOMEM;
@@ -796,11 +839,13 @@ cra_flow_manager_status(cr_rt *rt, int timeout_ms, cra_recv_status *out)
         }
         return rv;
     }
-    if (cr_msg_len(r) != sizeof(*out)) {
+    size_t n = cr_msg_len(r);
+    if ((*out = malloc(n + 1)) == NULL) {
         cr_msg_free(r);
-        return CR_EPROTO;
+        return CR_ENOMEM;
     }
-    memcpy(out, cr_msg_data(r), sizeof(*out));
+    memcpy(*out, cr_msg_data(r), n);
+    (*out)[n] = '\0';
     cr_msg_free(r);
     return 0;
 }

@@ -277,3 +277,32 @@ rm_done_decode(const cr_msg *m, rm_str *ws, rm_str *id, uint64_t *seq,
     crt_mpr_leave(&r);
     return crt_mpr_finish(&r) == 0 ? 0 : CR_EPROTO;
 }
+
+int
+rm_query_struct(cr_rt *rt, const char *name, uint32_t type, int timeout_ms,
+                void *out, size_t size)
+{
+    cr_id to = cr_whereis(rt, name);
+    if (to == CR_NOBODY) {
+        return CR_ENOENT;
+    }
+    cr_msg *q = cr_msg_new(type);
+    cr_msg *r = NULL;
+    if (q == NULL) {
+        return CR_ENOMEM;
+    }
+    int rv = cr_call(rt, CR_NOBODY, to, q, timeout_ms, &r);
+    if (rv != 0) {
+        if (rv != CR_ETIMEDOUT) {
+            cr_msg_free(q);
+        }
+        return rv;
+    }
+    if (cr_msg_len(r) != size) {
+        cr_msg_free(r);
+        return CR_EPROTO;
+    }
+    memcpy(out, cr_msg_data(r), size);
+    cr_msg_free(r);
+    return 0;
+}

@@ -122,6 +122,13 @@ int rm_stream_decode(const cr_msg *m, bool *up, bool *reconnect);
 cr_msg *rm_text_new(uint32_t type, const char *s);
 int rm_text_decode(const cr_msg *m, rm_str *out);
 
+/* rm_query_struct asks the actor registered as `name` (cr_call, message
+ * type `type`, empty payload) for a reply that is a plain struct of
+ * `size` bytes (same process), copied into out. 0 or a CR_E* code
+ * (CR_ENOENT: no such actor; CR_EPROTO: reply of another size). */
+int rm_query_struct(cr_rt *rt, const char *name, uint32_t type,
+                    int timeout_ms, void *out, size_t size);
+
 /* RM_DONE */
 cr_msg *rm_done_new(const char *ws, const char *id, uint64_t seq, int rc,
                     const char *err);

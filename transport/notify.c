@@ -10,6 +10,10 @@
  */
 #include "notify.h"
 
+/* Messages queued per subscriber (PUB side) and on the SUB side before
+ * nng starts dropping (nng's default is 16 and 128). */
+#define CRT_NOTIFY_QUEUE 4096
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -75,7 +79,11 @@ crt_pub_open(const char *url, crt_pub **out)
         free(p);
         return map_open_err(rv);
     }
-    if ((rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_ADD_POST, pub_pipe_cb,
+    /* PUB drops a message for a subscriber whose queue is full; a deep
+     * queue absorbs bursts (a notify storm) instead of dropping them. */
+    if ((rv = nng_socket_set_int(p->sock, NNG_OPT_SENDBUF,
+                                 CRT_NOTIFY_QUEUE)) != 0 ||
+        (rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_ADD_POST, pub_pipe_cb,
                               p)) != 0 ||
         (rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_REM_POST, pub_pipe_cb,
                               p)) != 0 ||
@@ -209,6 +217,8 @@ crt_sub_open(const char *url, const crt_sub_opts *opts, crt_sub **out)
         return map_open_err(rv);
     }
     if ((rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0 ||
+        (rv = nng_socket_set_int(s->sock, NNG_OPT_RECVBUF,
+                                 CRT_NOTIFY_QUEUE)) != 0 ||
         (rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ,
                                   opts->max_recv ? opts->max_recv
                                                  : CRT_DEFAULT_MAX_SIZE)) !=

@@ -1,0 +1,662 @@
+/*
+ * test_receiver.c - the whole receiver in one process, against a real
+ * config service (the embedded cfgsvc, over ipc:// in a temp dir), with a
+ * probe handler that records every call. Where a scenario needs notifies
+ * the real service cannot produce (an old version, a storm at one
+ * version, a stream that drops), the receiver listens to a publisher of
+ * the test's own instead, while its fetches still go to the service.
+ *
+ * These are DESIGN.md's reference behaviours and "must not" cases; the
+ * end-to-end scripts repeat the main ones with the real programs.
+ */
+/* cfgrecv headers first: criterion defines a cr_fail() macro (call ours
+ * as (cr_fail)(...)), and its logging.h clashes with cfgrecv/log.h, which
+ * is therefore not included here. */
+#include "cfgrecv/actor.h"
+#include "cfgsvc.h"
+#include "cfgsvc_store.h"
+#include "client.h"
+#include "fetcher.h"
+#include "flow_manager.h"
+#include "notify.h"
+#include "proto.h"
+#include "receiver.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- the probe handler ---------------------------------------------- */
+
+#define MAXF 4096
+
+typedef struct pflow {
+    char key[160]; /* ws/id */
+    int starts, updates, stops;
+    int running;
+    char def[256];
+} pflow;
+
+static struct {
+    pthread_mutex_t mu;
+    pflow f[MAXF];
+    int n;
+    int fail_starts; /* fail this many starts of flows named "flaky*" */
+    int inits;
+} P = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+#define MSG_CRASH (CR_MSG_USER + 900)
+
+static pflow *
+pget(const char *ws, const char *id)
+{
+    char key[160];
+    snprintf(key, sizeof(key), "%s/%s", ws, id);
+    for (int i = 0; i < P.n; i++) {
+        if (strcmp(P.f[i].key, key) == 0) {
+            return &P.f[i];
+        }
+    }
+    if (P.n == MAXF) {
+        return NULL;
+    }
+    pflow *f = &P.f[P.n++];
+    snprintf(f->key, sizeof(f->key), "%s", key);
+    return f;
+}
+
+static int
+p_init(cr_ctx *ctx, void *arg, void **st)
+{
+    pthread_mutex_lock(&P.mu);
+    P.inits++;
+    for (int i = 0; i < P.n; i++) {
+        P.f[i].running = 0; /* a restarted handler starts from nothing */
+    }
+    pthread_mutex_unlock(&P.mu);
+    return 0;
+}
+
+static int
+p_start(void *st, const cra_flow_ref *r, char *err, size_t len)
+{
+    int rc = CRA_OK;
+    pthread_mutex_lock(&P.mu);
+    pflow *f = pget(r->workspace, r->id);
+    if (strncmp(r->id, "flaky", 5) == 0 && P.fail_starts > 0) {
+        P.fail_starts--;
+        snprintf(err, len, "probe: induced failure");
+        rc = CRA_FAILED;
+    } else if (f != NULL) {
+        f->starts++;
+        f->running = 1;
+        snprintf(f->def, sizeof(f->def), "%.*s", (int)r->text_len, r->text);
+    }
+    pthread_mutex_unlock(&P.mu);
+    return rc;
+}
+
+static int
+p_update(void *st, const cra_flow_ref *r, char *err, size_t len)
+{
+    pthread_mutex_lock(&P.mu);
+    pflow *f = pget(r->workspace, r->id);
+    if (f != NULL) {
+        f->updates++;
+        snprintf(f->def, sizeof(f->def), "%.*s", (int)r->text_len, r->text);
+    }
+    pthread_mutex_unlock(&P.mu);
+    return CRA_OK;
+}
+
+static int
+p_stop(void *st, const cra_flow_ref *r, char *err, size_t len)
+{
+    pthread_mutex_lock(&P.mu);
+    pflow *f = pget(r->workspace, r->id);
+    if (f != NULL) {
+        f->stops++;
+        f->running = 0;
+    }
+    pthread_mutex_unlock(&P.mu);
+    return CRA_OK;
+}
+
+static int
+p_handle(void *st, cr_ctx *ctx, const cr_msg *m)
+{
+    if (cr_msg_type(m) == MSG_CRASH) {
+        (cr_fail)(ctx, CR_EFAIL, "probe: asked to crash");
+        return CR_EFAIL;
+    }
+    return 0;
+}
+
+static const cra_flow_handler probe = {
+    .name = "probe",
+    .init = p_init,
+    .start = p_start,
+    .update = p_update,
+    .stop = p_stop,
+    .handle = p_handle,
+};
+
+/* probe_get copies the record of ws/id (zeroed if none) */
+static pflow
+probe_get(const char *ws, const char *id)
+{
+    pflow out = {0};
+    char key[160];
+    snprintf(key, sizeof(key), "%s/%s", ws, id);
+    pthread_mutex_lock(&P.mu);
+    for (int i = 0; i < P.n; i++) {
+        if (strcmp(P.f[i].key, key) == 0) {
+            out = P.f[i];
+        }
+    }
+    pthread_mutex_unlock(&P.mu);
+    return out;
+}
+
+static int
+probe_running(void)
+{
+    int n = 0;
+    pthread_mutex_lock(&P.mu);
+    for (int i = 0; i < P.n; i++) {
+        n += P.f[i].running;
+    }
+    pthread_mutex_unlock(&P.mu);
+    return n;
+}
+
+/* ---- fixture ---------------------------------------------------------- */
+
+static char dir[256];
+static char req_url[300], svc_notify_url[300], fake_notify_url[300];
+static char db_path[300];
+static cr_rt *rt;
+static cra_cfgsvc *svc;
+static cra_receiver *recv_;
+static crt_client *cli;
+static crt_pub *fake;
+
+static void
+setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/cfgrecv-test.XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(req_url, sizeof(req_url), "ipc://%s/req.ipc", dir);
+    snprintf(svc_notify_url, sizeof(svc_notify_url), "ipc://%s/not.ipc", dir);
+    snprintf(fake_notify_url, sizeof(fake_notify_url), "ipc://%s/fake.ipc",
+             dir);
+    snprintf(db_path, sizeof(db_path), "%s/db.sqlite", dir);
+    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
+    cr_assert_eq(crt_client_open(req_url, NULL, &cli), 0);
+}
+
+static void
+start_svc(const char *req, const char *notify)
+{
+    cra_cfgsvc_opts so = {.request_url = req,
+                          .notify_url = notify,
+                          .db_path = db_path,
+                          .startup_push_delay_ms = 100};
+    cr_assert_eq(cra_cfgsvc_start(rt, &so, &svc), 0);
+}
+
+static void
+start_receiver(const char *notify)
+{
+    static const cra_flow_handler *const hs[] = {&probe};
+    cra_receiver_opts ro = {
+        .request_url = req_url,
+        .notify_url = notify,
+        .fetch_timeout_ms = 500,
+        .fetch_concurrency = 8,
+        .handlers = hs,
+        .nhandlers = 1,
+    };
+    cr_assert_eq(cra_receiver_start(rt, &ro, &recv_), 0);
+}
+
+static void
+teardown(void)
+{
+    if (recv_ != NULL) {
+        cra_receiver_stop(recv_, 30000);
+        recv_ = NULL;
+    }
+    if (svc != NULL) {
+        cra_cfgsvc_stop(svc);
+        svc = NULL;
+    }
+    crt_pub_close(fake);
+    fake = NULL;
+    crt_client_close(cli);
+    cli = NULL;
+    cr_rt_destroy(rt);
+    rt = NULL;
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(receiver, .init = setup, .fini = teardown, .timeout = 120);
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static uint64_t
+request(const char *op, const char *ws, const char *type, const char *key,
+        const char *value)
+{
+    crt_value v = {.type = (char *)type, .key = (char *)key,
+                   .value = (char *)value};
+    crt_key k = {.type = (char *)type, .key = (char *)key};
+    crt_request rq = {.operation = (char *)op, .workspace = (char *)ws};
+    if (strcmp(op, "put") == 0) {
+        rq.values = &v;
+        rq.nvalues = 1;
+    } else {
+        rq.keys = &k;
+        rq.nkeys = 1;
+    }
+    void *buf, *rep;
+    size_t len, rlen;
+    cr_assert_eq(crt_request_encode(&rq, &buf, &len), 0);
+    cr_assert_eq(crt_client_request(cli, buf, len, 5000, &rep, &rlen), 0);
+    free(buf);
+    crt_response r;
+    cr_assert_eq(crt_response_decode(rep, rlen, NULL, &r, NULL), 0);
+    free(rep);
+    cr_assert_null(r.error);
+    uint64_t version = r.version;
+    crt_response_free(&r);
+    return version;
+}
+
+static uint64_t
+put(const char *ws, const char *id, const char *def)
+{
+    return request("put", ws, "flow", id, def);
+}
+
+static void
+fake_push(uint64_t version, const char *type, const char **ws, size_t n)
+{
+    crt_change ch = {.type = (char *)type, .workspaces = (char **)ws,
+                     .nworkspaces = n};
+    crt_push p = {.version = version, .changes = &ch, .nchanges = 1};
+    void *buf;
+    size_t len;
+    cr_assert_eq(crt_push_encode(&p, &buf, &len), 0);
+    cr_assert_eq(crt_pub_send(fake, buf, len), 0);
+    free(buf);
+}
+
+static void
+open_fake(void)
+{
+    cr_assert_eq(crt_pub_open(fake_notify_url, &fake), 0);
+}
+
+static bool
+stream_up(void)
+{
+    cra_recv_status st;
+    return cra_flow_manager_status(rt, 5000, &st) == 0 && st.stream_up;
+}
+
+static cra_recv_status
+status(void)
+{
+    cra_recv_status st;
+    cr_assert_eq(cra_flow_manager_status(rt, 5000, &st), 0);
+    return st;
+}
+
+static cra_fetcher_stats
+fstats(void)
+{
+    cra_fetcher_stats st;
+    cr_assert_eq(cra_fetcher_stats_get(rt, 5000, &st), 0);
+    return st;
+}
+
+#define WAIT_UNTIL(cond, ms)                                                   \
+    do {                                                                       \
+        int waited_ = 0;                                                       \
+        while (!(cond) && waited_ < (ms)) {                                    \
+            usleep(10000);                                                     \
+            waited_ += 10;                                                     \
+        }                                                                      \
+        cr_assert((cond), "timed out waiting for: %s", #cond);               \
+    } while (0)
+
+/* synced: the first resync is complete and nothing is being fetched */
+static bool
+settled(void)
+{
+    cra_recv_status st;
+    cra_fetcher_stats fs;
+    return cra_flow_manager_status(rt, 5000, &st) == 0 && st.synced &&
+           st.fetches_pending == 0 &&
+           cra_fetcher_stats_get(rt, 5000, &fs) == 0 && fs.inflight == 0 &&
+           fs.queued == 0;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+Test(receiver, start_update_stop_through_real_notifies)
+{
+    start_svc(req_url, svc_notify_url);
+    put("ws1", "a", "{\"blueprint-name\":\"x\"}");
+    put("ws1", "b", "{\"name\":\"test_flow_1\"}");
+    start_receiver(svc_notify_url);
+    WAIT_UNTIL(probe_get("ws1", "b").running, 10000);
+    WAIT_UNTIL(settled(), 10000);
+    /* a changed definition is an update, not a restart */
+    put("ws1", "a", "{\"blueprint-name\":\"y\"}");
+    WAIT_UNTIL(probe_get("ws1", "a").updates == 1, 5000);
+    cr_assert_eq(probe_get("ws1", "a").starts, 1);
+    cr_assert(strstr(probe_get("ws1", "a").def, "\"y\"") != NULL);
+    /* a removed flow stops */
+    request("delete", "ws1", "flow", "b", NULL);
+    WAIT_UNTIL(probe_get("ws1", "b").stops == 1, 5000);
+    /* a workspace with no flows at all is fine; default always exists */
+    cr_assert_eq(probe_get("ws1", "a").stops, 0);
+}
+
+Test(receiver, newer_notify_fetches_exactly_named_workspaces)
+{
+    start_svc(req_url, svc_notify_url);
+    put("ws1", "a", "{}");
+    put("ws2", "a", "{}");
+    put("ws3", "a", "{}");
+    start_receiver(svc_notify_url);
+    WAIT_UNTIL(probe_running() == 3, 10000);
+    WAIT_UNTIL(settled(), 10000);
+    cra_fetcher_stats before = fstats();
+    put("ws2", "b", "{}");
+    WAIT_UNTIL(probe_get("ws2", "b").running, 5000);
+    WAIT_UNTIL(settled(), 5000);
+    cra_fetcher_stats after = fstats();
+    cr_assert_eq(after.sent - before.sent, 1, "one fetch, of ws2 only");
+    cr_assert_eq(probe_get("ws1", "a").starts, 1);
+    cr_assert_eq(probe_get("ws3", "a").starts, 1);
+}
+
+Test(receiver, other_types_only_advance_the_version)
+{
+    start_svc(req_url, svc_notify_url);
+    put("ws1", "a", "{}");
+    start_receiver(svc_notify_url);
+    WAIT_UNTIL(probe_get("ws1", "a").running, 10000);
+    WAIT_UNTIL(settled(), 10000);
+    cra_fetcher_stats before = fstats();
+    cra_recv_status s0 = status();
+    uint64_t v = request("put", "ws1", "prompt", "p", "hello");
+    WAIT_UNTIL(status().version == v, 5000);
+    cra_recv_status s1 = status();
+    cr_assert_eq(s1.notifies_ignored, s0.notifies_ignored + 1);
+    cr_assert_eq(fstats().sent, before.sent, "no fetch for other types");
+}
+
+Test(receiver, old_notify_ignored_and_storm_coalesced)
+{
+    start_svc(req_url, svc_notify_url);
+    const char *names[100];
+    char buf[100][16];
+    uint64_t v = 0;
+    for (int i = 0; i < 100; i++) {
+        snprintf(buf[i], sizeof(buf[i]), "ws%03d", i);
+        names[i] = buf[i];
+        v = put(buf[i], "f", "{}");
+    }
+    open_fake();
+    start_receiver(fake_notify_url);
+    WAIT_UNTIL(probe_running() == 100, 20000);
+    WAIT_UNTIL(settled(), 10000);
+    cra_fetcher_stats f0 = fstats();
+
+    /* older than what was applied: ignored, nothing fetched */
+    fake_push(v - 1, "flow", names, 1);
+    WAIT_UNTIL(status().notifies_ignored >= 1, 5000);
+    cr_assert_eq(fstats().sent, f0.sent);
+
+    /* a change made behind the stream's back, then a storm: 2,000
+     * notifies over the 100 workspaces, all at the new version */
+    uint64_t v2 = put("ws000", "g", "{}");
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < 100; i++) {
+            fake_push(v2, "flow", &names[i], 1);
+        }
+    }
+    WAIT_UNTIL(probe_get("ws000", "g").running, 10000);
+    /* PUB/SUB may drop part of a storm (nng drops when a subscriber's
+     * queue is full); wait until the count stops moving */
+    uint64_t seen = 0;
+    WAIT_UNTIL((seen == status().notifies && settled()) ||
+                   ((seen = status().notifies), usleep(200000), false),
+               10000);
+    cr_assert_gt(seen, 100, "most of the storm arrived (%llu)",
+                 (unsigned long long)seen);
+    cra_fetcher_stats f1 = fstats();
+    cr_assert_leq(f1.sent - f0.sent, 100,
+                  "2,000 notifies over 100 workspaces: at most one fetch "
+                  "each, got %llu",
+                  (unsigned long long)(f1.sent - f0.sent));
+    cr_assert_eq(probe_get("ws000", "f").starts, 1);
+}
+
+Test(receiver, start_and_stop_in_one_diff)
+{
+    start_svc(req_url, svc_notify_url);
+    put("ws", "a", "{}");
+    open_fake();
+    start_receiver(fake_notify_url);
+    WAIT_UNTIL(probe_get("ws", "a").running, 10000);
+    WAIT_UNTIL(settled(), 10000);
+    /* two changes the receiver does not hear about, then one notify */
+    put("ws", "b", "{}");
+    uint64_t v = request("delete", "ws", "flow", "a", NULL);
+    const char *ws[] = {"ws"};
+    fake_push(v, "flow", ws, 1);
+    WAIT_UNTIL(probe_get("ws", "b").running && !probe_get("ws", "a").running,
+               5000);
+    cr_assert_eq(probe_get("ws", "a").stops, 1);
+}
+
+Test(receiver, failing_handler_retried_others_untouched)
+{
+    pthread_mutex_lock(&P.mu);
+    P.fail_starts = 2;
+    pthread_mutex_unlock(&P.mu);
+    start_svc(req_url, svc_notify_url);
+    put("ws", "flaky1", "{}");
+    put("ws", "steady", "{}");
+    start_receiver(svc_notify_url);
+    WAIT_UNTIL(probe_get("ws", "steady").running, 10000);
+    WAIT_UNTIL(probe_get("ws", "flaky1").running, 15000);
+    cr_assert_eq(probe_get("ws", "steady").starts, 1);
+    char *json = NULL;
+    cr_assert_eq(cra_receiver_flows_json(recv_, 5000, &json), 0);
+    cr_assert(strstr(json, "\"restarts\":2") != NULL, "%s", json);
+    free(json);
+}
+
+Test(receiver, crashed_handler_restarted_and_resent_every_flow)
+{
+    start_svc(req_url, svc_notify_url);
+    put("ws1", "a", "{}");
+    put("ws2", "b", "{}");
+    start_receiver(svc_notify_url);
+    WAIT_UNTIL(probe_running() == 2, 10000);
+    cr_id h = cr_whereis(rt, "handler:probe");
+    cr_assert_neq(h, CR_NOBODY);
+    cr_assert_eq(cr_send(rt, CR_NOBODY, h, cr_msg_new(MSG_CRASH)), 0);
+    WAIT_UNTIL(cr_whereis(rt, "handler:probe") != h &&
+                   cr_whereis(rt, "handler:probe") != CR_NOBODY,
+               10000);
+    WAIT_UNTIL(probe_get("ws1", "a").starts == 2 &&
+                   probe_get("ws2", "b").starts == 2,
+               10000);
+    cr_assert_eq(probe_running(), 2);
+    /* and the flow directory, another handler, was not touched */
+    char *json = NULL;
+    cr_assert_eq(cra_receiver_flows_json(recv_, 5000, &json), 0);
+    cr_assert(strstr(json, "\"flows\":\"running\"") != NULL, "%s", json);
+    free(json);
+}
+
+Test(receiver, thousand_workspaces_fetched_in_parallel)
+{
+    /* fill the store directly, in one transaction */
+    cra_store *st;
+    cr_assert_eq(cra_store_open(db_path, &st), 0);
+    for (int i = 0; i < 1000; i++) {
+        char ws[32];
+        snprintf(ws, sizeof(ws), "w%04d", i);
+        crt_value v = {.type = "flow", .key = "f", .value = "{}"};
+        uint64_t ver;
+        cr_assert_eq(cra_store_put(st, ws, &v, 1, &ver), 0);
+    }
+    cra_store_close(st);
+    start_svc(req_url, svc_notify_url);
+    start_receiver(svc_notify_url);
+    WAIT_UNTIL(probe_running() == 1000, 60000);
+    WAIT_UNTIL(settled(), 10000);
+    cra_fetcher_stats fs = fstats();
+    cr_assert_gt(fs.inflight_max, 1, "fetches ran in parallel");
+    cr_assert_leq(fs.inflight_max, 8, "bounded by the concurrency");
+    cr_assert_geq(fs.ok, 1001); /* every workspace and default */
+}
+
+Test(receiver, change_during_startup_not_lost)
+{
+    start_svc(req_url, svc_notify_url);
+    for (int i = 0; i < 50; i++) {
+        char ws[16];
+        snprintf(ws, sizeof(ws), "s%02d", i);
+        put(ws, "old", "{}");
+    }
+    start_receiver(svc_notify_url);
+    /* changes while the receiver discovers and fetches */
+    for (int i = 0; i < 50; i++) {
+        char ws[16];
+        snprintf(ws, sizeof(ws), "s%02d", i);
+        put(ws, "new", "{}");
+    }
+    WAIT_UNTIL(probe_running() == 100, 20000);
+}
+
+Test(receiver, fetch_failure_retried_until_it_lands)
+{
+    /* the service is not there yet: the fetch times out and is retried */
+    open_fake();
+    start_receiver(fake_notify_url);
+    WAIT_UNTIL(stream_up(), 5000);
+    const char *ws[] = {"late"};
+    fake_push(1, "flow", ws, 1);
+    WAIT_UNTIL(fstats().failed >= 1, 10000);
+    start_svc(req_url, svc_notify_url);
+    put("late", "f", "{}");
+    WAIT_UNTIL(probe_get("late", "f").running, 30000);
+}
+
+Test(receiver, stream_cut_and_restored_resyncs)
+{
+    start_svc(req_url, svc_notify_url);
+    put("ws", "a", "{}");
+    open_fake();
+    start_receiver(fake_notify_url);
+    WAIT_UNTIL(probe_get("ws", "a").running, 10000);
+    WAIT_UNTIL(settled(), 10000);
+    uint64_t resyncs = status().resyncs;
+    crt_pub_close(fake);
+    fake = NULL;
+    WAIT_UNTIL(!stream_up(), 5000);
+    put("ws", "b", "{}"); /* nobody tells the receiver */
+    open_fake();
+    WAIT_UNTIL(status().resyncs > resyncs, 10000);
+    WAIT_UNTIL(probe_get("ws", "b").running, 10000);
+}
+
+Test(receiver, service_down_change_made_then_back)
+{
+    start_svc(req_url, svc_notify_url);
+    put("ws", "a", "{}");
+    start_receiver(svc_notify_url);
+    WAIT_UNTIL(probe_get("ws", "a").running, 10000);
+    cra_cfgsvc_stop(svc);
+    svc = NULL;
+    /* the change is made through another instance on other URLs */
+    char r2[320], n2[320];
+    snprintf(r2, sizeof(r2), "ipc://%s/req2.ipc", dir);
+    snprintf(n2, sizeof(n2), "ipc://%s/not2.ipc", dir);
+    cra_cfgsvc_opts so = {.request_url = r2, .notify_url = n2,
+                          .db_path = db_path, .name = "other"};
+    cra_cfgsvc *other;
+    cr_assert_eq(cra_cfgsvc_start(rt, &so, &other), 0);
+    crt_client *c2;
+    cr_assert_eq(crt_client_open(r2, NULL, &c2), 0);
+    crt_client *saved = cli;
+    cli = c2;
+    put("ws", "b", "{}");
+    cli = saved;
+    crt_client_close(c2);
+    cra_cfgsvc_stop(other);
+    /* back on its own URLs: its start-up push and the reconnect resync */
+    start_svc(req_url, svc_notify_url);
+    WAIT_UNTIL(probe_get("ws", "b").running, 20000);
+}
+
+Test(receiver, deleted_workspace_stops_its_flows)
+{
+    start_svc(req_url, svc_notify_url);
+    request("put", "__workspaces__", "workspace", "gone", "{}");
+    put("gone", "a", "{}");
+    put("gone", "b", "{}");
+    put("kept", "c", "{}");
+    start_receiver(svc_notify_url);
+    WAIT_UNTIL(probe_running() == 3, 10000);
+    request("delete", "__workspaces__", "workspace", "gone", NULL);
+    WAIT_UNTIL(probe_get("gone", "a").stops == 1 &&
+                   probe_get("gone", "b").stops == 1,
+               5000);
+    cr_assert(probe_get("kept", "c").running);
+}
+
+Test(receiver, non_json_value_fails_that_flow_only)
+{
+    start_svc(req_url, svc_notify_url);
+    put("ws", "good", "{}");
+    put("ws", "bad", "not json at all");
+    start_receiver(svc_notify_url);
+    WAIT_UNTIL(probe_get("ws", "good").running, 10000);
+    char *json = NULL;
+    WAIT_UNTIL((free(json), json = NULL,
+                cra_receiver_flows_json(recv_, 5000, &json) == 0 &&
+                    strstr(json, "\"failed\"") != NULL),
+               5000);
+    cr_assert(strstr(json, "not valid JSON") != NULL, "%s", json);
+    free(json);
+    cr_assert_eq(probe_get("ws", "bad").starts, 0);
+}
+
+Test(receiver, stop_stops_every_flow_in_order)
+{
+    start_svc(req_url, svc_notify_url);
+    put("ws", "a", "{}");
+    put("ws", "b", "{}");
+    start_receiver(svc_notify_url);
+    WAIT_UNTIL(probe_running() == 2, 10000);
+    cr_assert_eq(cra_receiver_stop(recv_, 30000), 0);
+    recv_ = NULL;
+    cr_assert_eq(probe_get("ws", "a").stops, 1);
+    cr_assert_eq(probe_get("ws", "b").stops, 1);
+    cr_assert_eq(cr_whereis(rt, "flow-manager"), CR_NOBODY);
+}
