@@ -61,7 +61,8 @@ typedef struct cr_ctx cr_ctx; /* an actor's own handle, its thread only */
 typedef struct cr_msg cr_msg; /* an envelope */
 
 /* ---- message types ------------------------------------------------- */
-/* Types below CR_MSG_USER are reserved for the runtime. */
+/* Types below CR_MSG_USER are reserved for the runtime: 1..127 the core,
+ * 128..143 the supervisor (CR_MSG_SUP_*, cfgrecv/supervisor.h). */
 enum {
     CR_MSG_DOWN = 1,    /* a monitored actor exited; see cr_down_decode */
     CR_MSG_TIMER = 2,   /* a timer fired; payload: msgpack [timer_id, tag] */
