@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""End-to-end tests of cfgrecvd with the real cfgsvcd, cfgctl and nngcat.
+
+Every program runs as its own process on ipc:// paths in a temporary
+directory and is torn down at the end. The daemon's flow directory and
+counters are read through its monitor endpoint with stock nngcat.
+
+Scenarios (issue 5): flows start, update and stop through notifies; a
+non-JSON value fails that flow alone; a deleted workspace stops its
+flows; the config service killed, a change made while it is down, and
+back -> the flow appears; a fetch that times out -> the change still
+lands; SIGHUP resyncs; SIGTERM exits 0; --daemon with a pidfile; the
+embedded config service; bad flags exit 2.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.environ.get("CFGRECV_BIN") or sys.exit("CFGRECV_BIN not set")
+SHARED = os.environ.get("CFGRECV_SHARED", "")
+FLOW_EXAMPLE = os.path.join(SHARED, "data", "flow-example.json")
+
+D = tempfile.mkdtemp(prefix="cfgrecv-e2e.")
+REQ = f"ipc://{D}/req.ipc"
+NOT = f"ipc://{D}/not.ipc"
+MON = f"ipc://{D}/mon.ipc"
+procs = []
+failures = []
+passed = 0
+
+
+def log_tail(path, n=40):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
+def start(args, logname):
+    logf = open(os.path.join(D, logname), "ab")
+    p = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT)
+    procs.append(p)
+    return p
+
+
+def ctl(*args, url=REQ, check=True, stdin=None):
+    r = subprocess.run([f"{BIN}/cfgctl", "--url", url, "--timeout", "5",
+                        *args], capture_output=True, text=True, input=stdin)
+    if check and r.returncode != 0:
+        raise AssertionError(f"cfgctl {args} -> {r.returncode}: {r.stderr}")
+    return r
+
+
+def monitor(cmd, url=MON):
+    r = subprocess.run(["nngcat", "--req", "--dial", url, "--data", cmd,
+                        "--raw", "--recv-timeout", "5"],
+                       capture_output=True, text=True)
+    if r.returncode != 0 or not r.stdout.strip():
+        raise AssertionError(f"monitor {cmd}: rc {r.returncode} {r.stderr}")
+    return json.loads(r.stdout)
+
+
+def wait_for(pred, timeout=15.0, what="condition"):
+    end = time.time() + timeout
+    last = None
+    while time.time() < end:
+        try:
+            last = pred()
+            if last:
+                return last
+        except (AssertionError, json.JSONDecodeError, KeyError) as e:
+            last = e
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what} (last: {last})")
+
+
+def flows():
+    return monitor("flows")["workspaces"]
+
+
+def flow_state(ws, fid):
+    return flows().get(ws, {}).get(fid, {}).get("state")
+
+
+def scenario(fn):
+    global passed
+    name = fn.__name__
+    try:
+        fn()
+        passed += 1
+        print(f"ok   {name}", flush=True)
+    except Exception as e:  # report and go on with the next scenario
+        failures.append(name)
+        print(f"FAIL {name}: {e}", flush=True)
+        print("--- cfgrecvd log tail:\n" + log_tail(os.path.join(D, "recv.log")))
+        print("--- cfgsvcd log tail:\n" + log_tail(os.path.join(D, "svc.log")))
+    return fn
+
+
+svc = None
+recv = None
+
+
+def start_svc():
+    global svc
+    svc = start([f"{BIN}/cfgsvcd", "--request-url", REQ, "--notify-url", NOT,
+                 "--db", f"{D}/db.sqlite"], "svc.log")
+    wait_for(lambda: ctl("version", check=False).returncode == 0, 10,
+             "cfgsvcd")
+
+
+def start_recv(*extra):
+    global recv
+    recv = start([f"{BIN}/cfgrecvd", "--config-request-url", REQ,
+                  "--config-notify-url", NOT, "--monitor-url", MON,
+                  "--fetch-timeout", "500ms", "--log-level", "info", *extra],
+                 "recv.log")
+    wait_for(lambda: monitor("status")["config_service"]["synced"], 15,
+             "cfgrecvd synced")
+
+
+def main():
+    try:
+        run_all()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        shutil.rmtree(D, ignore_errors=True)
+    print(f"{passed} passed, {len(failures)} failed")
+    sys.exit(1 if failures else 0)
+
+
+def run_all():
+    start_svc()
+    ctl("put-flow", "default", "flow-00", FLOW_EXAMPLE)
+    ctl("put", "ws1", "flow", "a", '{"name": "test_flow_1"}')
+    start_recv()
+
+    @scenario
+    def flows_present_after_startup():
+        wait_for(lambda: flow_state("default", "flow-00") == "running")
+        wait_for(lambda: flow_state("ws1", "a") == "running")
+        f = flows()["default"]["flow-00"]
+        assert f["blueprint"] == "document-rag+graph-rag", f
+        assert f["handlers"] == {"flows": "running"}, f
+
+    @scenario
+    def new_changed_and_removed_flows():
+        ctl("put", "ws1", "flow", "b", '{"blueprint-name": "one"}')
+        wait_for(lambda: flow_state("ws1", "b") == "running")
+        ctl("put", "ws1", "flow", "b", '{"blueprint-name": "two"}')
+        wait_for(lambda: flows()["ws1"]["b"]["blueprint"] == "two",
+                 what="the update")
+        ctl("delete-flow", "ws1", "b")
+        wait_for(lambda: "b" not in flows().get("ws1", {}), what="the stop")
+        assert flow_state("ws1", "a") == "running"
+
+    @scenario
+    def other_types_only_advance_the_version():
+        before = monitor("status")
+        out = json.loads(ctl("put", "ws1", "prompt", "p", "hi").stdout)
+        wait_for(lambda: monitor("status")["version"] == out["version"])
+        after = monitor("status")
+        assert (after["counters"]["fetches_ok"]
+                == before["counters"]["fetches_ok"]), (before, after)
+
+    @scenario
+    def non_json_value_fails_that_flow_only():
+        ctl("put", "ws2", "flow", "bad", "not json")
+        ctl("put", "ws2", "flow", "good", "{}")
+        wait_for(lambda: flow_state("ws2", "bad") == "failed")
+        wait_for(lambda: flow_state("ws2", "good") == "running")
+        assert "not valid JSON" in flows()["ws2"]["bad"]["error"]
+
+    @scenario
+    def deleted_workspace_stops_its_flows():
+        ctl("put", "__workspaces__", "workspace", "ws3", "{}")
+        ctl("put", "ws3", "flow", "x", "{}")
+        wait_for(lambda: flow_state("ws3", "x") == "running")
+        ctl("delete", "__workspaces__", "workspace", "ws3")
+        wait_for(lambda: "ws3" not in flows(), what="ws3's flows to stop")
+
+    @scenario
+    def sighup_resyncs():
+        n = monitor("status")["counters"]["resyncs"]
+        recv.send_signal(signal.SIGHUP)
+        wait_for(lambda: monitor("status")["counters"]["resyncs"] > n)
+
+    @scenario
+    def fetch_timeout_then_change_lands():
+        before = monitor("status")["counters"]["fetches_failed"]
+        recv.send_signal(signal.SIGSTOP)       # the notify waits in a socket
+        try:
+            ctl("put", "ws1", "flow", "late", "{}")
+            svc.send_signal(signal.SIGSTOP)    # the fetch will time out
+            recv.send_signal(signal.SIGCONT)
+            time.sleep(1.5)                    # > --fetch-timeout
+        finally:
+            recv.send_signal(signal.SIGCONT)
+            svc.send_signal(signal.SIGCONT)
+        wait_for(lambda: flow_state("ws1", "late") == "running", 20)
+        after = monitor("status")["counters"]["fetches_failed"]
+        assert after > before, (before, after)
+
+    @scenario
+    def service_killed_change_made_while_down_then_back():
+        global svc
+        svc.kill()
+        svc.wait()
+        wait_for(lambda: not monitor("status")["config_service"]
+                 ["notify_connected"], what="the stream to drop")
+        # the change goes in through another instance on other URLs
+        r2, n2 = f"ipc://{D}/req2.ipc", f"ipc://{D}/not2.ipc"
+        other = start([f"{BIN}/cfgsvcd", "--request-url", r2, "--notify-url",
+                       n2, "--db", f"{D}/db.sqlite"], "svc2.log")
+        wait_for(lambda: ctl("version", url=r2, check=False).returncode == 0)
+        ctl("put", "ws1", "flow", "offline", "{}", url=r2)
+        other.terminate()
+        assert other.wait(10) == 0
+        start_svc()
+        wait_for(lambda: flow_state("ws1", "offline") == "running", 20)
+
+    @scenario
+    def garbage_notify_is_logged_and_ignored():
+        # a second daemon listens to a publisher of garbage (stock nngcat)
+        gp, gm = f"ipc://{D}/garbage.ipc", f"ipc://{D}/gmon.ipc"
+        pub = start(["nngcat", "--pub", "--listen", gp, "--data",
+                     "\xc1 not msgpack", "--interval", "1", "--count",
+                     "30"], "garbage-pub.log")
+        g = start([f"{BIN}/cfgrecvd", "--config-request-url", REQ,
+                   "--config-notify-url", gp, "--monitor-url", gm],
+                  "garbage.log")
+        wait_for(lambda: "malformed notify" in
+                 log_tail(os.path.join(D, "garbage.log"), 200), 15,
+                 "the garbage to be logged")
+        assert g.poll() is None, "the daemon survived"
+        assert monitor("status", url=gm)["version"] >= 0
+        g.terminate()
+        assert g.wait(30) == 0
+        pub.kill()
+
+    @scenario
+    def sigterm_stops_and_exits_zero():
+        recv.send_signal(signal.SIGTERM)
+        assert recv.wait(30) == 0
+        text = log_tail(os.path.join(D, "recv.log"), 400)
+        assert "SIGTERM: stopping every flow" in text, text
+        assert "exit 0" in text, text
+
+    @scenario
+    def daemon_mode_with_pidfile():
+        pid = f"{D}/recv.pid"
+        r = subprocess.run([f"{BIN}/cfgrecvd", "--config-request-url", REQ,
+                            "--config-notify-url", NOT, "--monitor-url", MON,
+                            "--daemon", "--pidfile", pid, "--log-file",
+                            f"{D}/daemon.log"], timeout=20)
+        assert r.returncode == 0, r.returncode
+        dpid = int(open(pid).read())
+        wait_for(lambda: flow_state("ws1", "a") == "running")
+        os.kill(dpid, signal.SIGTERM)
+        wait_for(lambda: not os.path.exists(f"/proc/{dpid}"), 30,
+                 "the daemon to exit")
+        assert not os.path.exists(pid), "pidfile removed at exit"
+        assert "exit 0" in log_tail(f"{D}/daemon.log", 400)
+
+    @scenario
+    def embedded_config_service():
+        r3 = f"ipc://{D}/emb-req.ipc"
+        p = start([f"{BIN}/cfgrecvd", "--db", f"{D}/emb.sqlite",
+                   "--svc-request-url", r3, "--svc-notify-url",
+                   f"ipc://{D}/emb-not.ipc", "--monitor-url",
+                   f"ipc://{D}/emb-mon.ipc"], "emb.log")
+        wait_for(lambda: ctl("version", url=r3, check=False).returncode == 0)
+        ctl("put-flow", "default", "f1", FLOW_EXAMPLE, url=r3)
+        wait_for(lambda: monitor("flows", url=f"ipc://{D}/emb-mon.ipc")
+                 ["workspaces"]["default"]["f1"]["state"] == "running")
+        text = log_tail(os.path.join(D, "emb.log"), 100)
+        assert f"cfgctl --url {r3}" in text, text
+        p.terminate()
+        assert p.wait(30) == 0
+
+    @scenario
+    def bad_flags_exit_2():
+        for args in (["--config-request-url", REQ],
+                     ["--fetch-timeout", "soon"],
+                     ["--fetch-concurrency", "0"],
+                     ["--log-level", "loud"],
+                     ["--daemon"],
+                     ["extra-argument"]):
+            r = subprocess.run([f"{BIN}/cfgrecvd", *args],
+                               capture_output=True, text=True, timeout=10)
+            assert r.returncode == 2, (args, r.returncode, r.stderr)
+            assert r.stderr.strip(), args
+        r = subprocess.run([f"{BIN}/cfgrecvd", "--help"],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0 and "--config-request-url" in r.stdout
+
+
+if __name__ == "__main__":
+    main()
