@@ -60,4 +60,11 @@ typedef struct cra_recv_status {
  * CR_E* code. */
 int cra_flow_manager_status(cr_rt *rt, int timeout_ms, cra_recv_status *out);
 
+/* cra_flow_manager_workspaces asks the flow manager for every workspace
+ * it knows (deleted ones stay as tombstones) and sets *out to malloc'd
+ * JSON text {WS: {"version": applied, "notified": highest notified,
+ * "flows": wanted flows, "fetching": bool}}. 0 or a CR_E* code with *out
+ * NULL. */
+int cra_flow_manager_workspaces(cr_rt *rt, int timeout_ms, char **out);
+
 #endif
