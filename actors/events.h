@@ -1,24 +1,33 @@
 /*
  * events.h - the daemon's event stream, fed by every actor.
  *
- * cra_emit sends one event to the "events" actor (registered only when
- * the daemon has an --events-url), which stamps it with `ts` (RFC 3339,
- * UTC, milliseconds) and publishes it as one JSON object and "\n".
- * When no events actor runs, cra_emit costs one registry lookup.
+ * cra_emit stamps one event with `ts` (RFC 3339, UTC, milliseconds, taken
+ * when it is emitted) and sends it to the "events" actor (events_actor.h,
+ * registered only when the daemon has an --events-url), which publishes
+ * it as one JSON object and "\n". When no events actor runs, cra_emit
+ * costs one registry lookup.
  *
- * Event names (field `event`) and their fields:
- *   actor.started / actor.exited / actor.restart_scheduled /
- *   actor.restarted / actor.gave_up   {supervisor, child, reason, delay_ms}
+ * Every event is {"event": NAME, "ts": "2024-05-01T12:00:00.123Z", ...}
+ * with `event` and `ts` first. Names (field `event`) and their fields:
+ *   actor.started / actor.restarted      {supervisor, child, id, restarts}
+ *   actor.exited / actor.gave_up         {supervisor, child, id, restarts,
+ *                                         exit, code, reason}
+ *   actor.restart_scheduled              {supervisor, child, restarts,
+ *                                         delay_ms}
+ *   actor.stop_timeout / actor.removed   {supervisor, child, ...}
  *   flow.starting / flow.running / flow.updated / flow.stopped /
- *   flow.failed / flow.backoff        {handler, workspace, flow, error}
+ *   flow.failed / flow.backoff           {handler, workspace, flow, error}
  *   notify.received / notify.applied / notify.ignored   {version}
- *   fetch.ok / fetch.failed           {workspace, version, error}
- *   config.connected / config.disconnected               {url}
+ *   fetch.ok / fetch.failed              {workspace, version, error}
+ *   config.connected / config.disconnected              {url, reconnect}
+ * (actor.* come from the supervisors' events, see events_actor.h.)
  */
 #ifndef CRA_EVENTS_H
 #define CRA_EVENTS_H
 
 #include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "cfgrecv/actor.h"
 
@@ -26,11 +35,30 @@
 
 /* cra_emit publishes event `name` with the fields of `fields` (a JSON
  * object, stolen: cra_emit always releases it; NULL = no fields). Never
- * fails loudly: an event that cannot be delivered is dropped and counted. */
+ * fails loudly: an event that cannot be delivered is dropped and counted
+ * (cra_events_dropped). */
 void cra_emit(cr_rt *rt, const char *name, json_t *fields);
 
 /* cra_events_enabled reports whether an events actor is running, so that
  * callers can skip building fields nobody will read. */
 int cra_events_enabled(cr_rt *rt);
+
+/* cra_event_text returns the malloc'd compact JSON text of one event:
+ * {"event": name, "ts": wall_ms as RFC 3339, ...fields} (fields stolen,
+ * may be NULL). NULL on allocation failure or a name that is not UTF-8. */
+char *cra_event_text(const char *name, uint64_t wall_ms, json_t *fields);
+
+/* cra_events_dropped returns how many events were lost in this process
+ * (mailbox full, events actor gone, out of memory). Never fails. */
+uint64_t cra_events_dropped(void);
+
+/* cra_events_count_drop adds one to that count. */
+void cra_events_count_drop(void);
+
+/* cra_rfc3339_ms writes wall-clock ms as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
+void cra_rfc3339_ms(uint64_t ms, char *buf, size_t len);
+
+/* cra_wall_ms returns CLOCK_REALTIME in milliseconds. */
+uint64_t cra_wall_ms(void);
 
 #endif

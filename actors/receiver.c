@@ -15,6 +15,7 @@
 #include "fetcher.h"
 #include "flow_manager.h"
 #include "handler_actor.h"
+#include "events_actor.h"
 #include "monitor.h"
 #include "notify_consumer.h"
 #include "recv_msgs.h"
@@ -31,7 +32,8 @@ struct cra_receiver {
     cra_notify_opts notify;
     cra_flow_manager_opts fm;
     cra_monitor_opts mon;
-    char *monitor_url;
+    cra_events_opts events;
+    cra_monitor_endpoints *ep; /* monitoring sockets; NULL = none */
     const cra_flow_handler *handlers[MAX_HANDLERS];
     const char *handler_names[MAX_HANDLERS];
     size_t nhandlers;
@@ -55,16 +57,29 @@ cra_receiver_start(cr_rt *rt, const cra_receiver_opts *o, cra_receiver **out)
     if (r->request_url == NULL || r->notify_url == NULL) {
         goto nomem;
     }
-    if (o->monitor_url != NULL &&
-        (r->monitor_url = strdup(o->monitor_url)) == NULL) {
-        goto nomem;
+    if (o->monitor_url != NULL || o->events_url != NULL ||
+        o->metrics_listen != NULL) {
+        cra_monitor_cfg mc = {
+            .url = o->monitor_url,
+            .events_url = o->events_url,
+            .metrics_listen = o->metrics_listen,
+            .ipc_mode = o->monitor_ipc_mode,
+            .allow_remote = o->monitor_allow_remote,
+            .query_optional = o->monitor_optional,
+            .events_optional = o->events_optional,
+        };
+        if ((rv = cra_monitor_open(&mc, &r->ep)) != 0) {
+            goto fail;
+        }
     }
     r->mon = (cra_monitor_opts){
-        .url = r->monitor_url,
-        .ipc_mode = o->monitor_ipc_mode,
+        .ep = r->ep,
         .recv = r,
         .started_ms = cr_now_ms(),
+        .request_url = r->request_url,
+        .notify_url = r->notify_url,
     };
+    r->events = (cra_events_opts){.ep = r->ep, .root_name = "receiver"};
     r->handlers[r->nhandlers++] = &cra_flowdir_handler;
     for (size_t i = 0; i < o->nhandlers; i++) {
         r->handlers[r->nhandlers++] = o->handlers[i];
@@ -117,14 +132,26 @@ cra_receiver_start(cr_rt *rt, const cra_receiver_opts *o, cra_receiver **out)
     if (rv != 0) {
         goto fail;
     }
-    cr_child_spec specs[5];
+    cr_child_spec specs[6];
     size_t ns = 0;
-    if (r->monitor_url != NULL) {
+    /* shutdown 15 s: a query in progress (cr_call, 10 s at most) ends */
+    if (cra_monitor_has_query(r->ep) || cra_monitor_has_metrics(r->ep)) {
         specs[ns++] = (cr_child_spec){
             .name = "monitor",
             .behaviour = &cra_monitor_behaviour,
             .arg = &r->mon,
             .restart = CR_RESTART_PERMANENT,
+            .shutdown_timeout_ms = 15000,
+            .register_name = true,
+        };
+    }
+    if (cra_monitor_has_events(r->ep)) {
+        specs[ns++] = (cr_child_spec){
+            .name = "events",
+            .behaviour = &cra_events_behaviour,
+            .arg = &r->events,
+            .restart = CR_RESTART_PERMANENT,
+            .shutdown_timeout_ms = 15000,
             .register_name = true,
         };
     }
@@ -168,9 +195,9 @@ cra_receiver_start(cr_rt *rt, const cra_receiver_opts *o, cra_receiver **out)
 nomem:
     rv = CR_ENOMEM;
 fail:
+    cra_monitor_close(r->ep); /* after every actor using it stopped */
     free(r->request_url);
     free(r->notify_url);
-    free(r->monitor_url);
     free(r);
     return rv;
 }
@@ -209,9 +236,9 @@ cra_receiver_stop(cra_receiver *r, int timeout_ms)
     if (rv == CR_ENOENT) {
         rv = 0; /* already gone (gave up) */
     }
+    cra_monitor_close(r->ep); /* after every actor using it stopped */
     free(r->request_url);
     free(r->notify_url);
-    free(r->monitor_url);
     free(r);
     return rv;
 }

@@ -2,7 +2,8 @@
  * receiver.h - the config receiver as a supervision tree (DESIGN.md):
  *
  *   root "receiver" (rest_for_one)
- *   ├── "monitor"     (only with a monitor URL)
+ *   ├── "monitor"     (with a monitor URL or a metrics listener)
+ *   ├── "events"      (with an events URL; follows the supervisors)
  *   ├── "handlers" (one_for_one): "handler:flows" (the flow directory)
  *   │                             and one actor per registered handler
  *   ├── "fetcher"
@@ -16,6 +17,8 @@
  */
 #ifndef CRA_RECEIVER_H
 #define CRA_RECEIVER_H
+
+#include <stdbool.h>
 
 #include "cfgrecv/actor.h"
 #include "flow_handler.h"
@@ -35,6 +38,13 @@ typedef struct cra_receiver_opts {
     size_t nhandlers;
     const char *monitor_url; /* REP query endpoint; NULL = none */
     int monitor_ipc_mode;    /* ipc socket file mode; 0 = 0600 */
+    /* monitoring (monitor.h): opened before the tree starts, closed after
+     * it stopped; a bad or busy URL fails cra_receiver_start. */
+    const char *events_url;     /* PUB event stream; NULL = none */
+    const char *metrics_listen; /* HOST:PORT for HTTP /metrics; NULL */
+    bool monitor_allow_remote;  /* allow non-loopback tcp / HTTP */
+    bool monitor_optional;      /* monitor_url busy: warn, run without */
+    bool events_optional;       /* events_url busy: warn, run without */
     /* Root supervisor: restarts allowed within a window before it gives
      * up (0 = supervisor defaults). */
     uint32_t max_restarts;
