@@ -471,3 +471,10 @@ rollback:
     exec(st, "ROLLBACK");
     return rv;
 }
+
+int
+cra_store_set_durable(cra_store *st, bool durable)
+{
+    return exec(st, durable ? "PRAGMA synchronous=FULL"
+                            : "PRAGMA synchronous=OFF");
+}

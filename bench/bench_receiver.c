@@ -1,0 +1,489 @@
+/*
+ * bench_receiver.c - the receiver at scale, against a real config service
+ * (cfgsvc in a forked child process, so this process's RSS, threads and
+ * sockets are the receiver's alone), over ipc://.
+ *
+ *  startup   W workspaces x F flows (~2 KB each, shaped like
+ *            ../shared/data/flow-example.json) are loaded into the store;
+ *            the receiver starts and the clock stops when a counting
+ *            handler has started every flow. Reported: time, flows/s,
+ *            RSS (VmHWM), threads and open fds. Baseline in the same run:
+ *            the reference receiver's way of fetching (a new REQ client
+ *            opened and closed per workspace, one workspace at a time,
+ *            with the same decode), timed over the same workspaces; the
+ *            ratio is baseline / cfgrecv.
+ *  latency   N changes to running flows, one at a time: the definition
+ *            is put into the store, then a notify naming its workspace is
+ *            published by this process (t0); t1 is the handler's update
+ *            callback. Reported: p50 / p99 / max of t1 - t0.
+ *  storm     2,000 notifies over 100 workspaces at one version: fetches
+ *            sent (the reference sends one per notify).
+ *
+ * Entry point: bench_receiver(argc, argv); argv may hold "workspaces=W",
+ * "flows=F", "changes=N". Build standalone with -DCR_BENCH_STANDALONE.
+ */
+#include "cfgrecv/actor.h"
+#include "cfgrecv/log.h"
+#include "cfgsvc.h"
+#include "cfgsvc_store.h"
+#include "client.h"
+#include "fetcher.h"
+#include "flow_manager.h"
+#include "notify.h"
+#include "proto.h"
+#include "receiver.h"
+
+#include <dirent.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int bench_receiver(int argc, char **argv);
+
+static uint64_t
+now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- counting handler ------------------------------------------------ */
+
+static atomic_ulong started;
+static atomic_ulong updated;
+static atomic_ullong last_update_us;
+
+static int
+b_start(void *st, const cra_flow_ref *f, char *err, size_t len)
+{
+    atomic_fetch_add(&started, 1);
+    return CRA_OK;
+}
+
+static int
+b_update(void *st, const cra_flow_ref *f, char *err, size_t len)
+{
+    atomic_store(&last_update_us, now_us());
+    atomic_fetch_add(&updated, 1);
+    return CRA_OK;
+}
+
+static const cra_flow_handler counting = {
+    .name = "bench",
+    .start = b_start,
+    .update = b_update,
+};
+
+/* ---- flow records ---------------------------------------------------- */
+
+static const char *template_json =
+    "{\"description\":\"Benchmark flow %2$s in %1$s\",\"blueprint-name\":"
+    "\"document-rag+graph-rag\",\"interfaces\":{"
+    "\"document-load\":\"flow:tg:document-load:%1$s:%2$s\","
+    "\"text-load\":\"flow:tg:text-load:%1$s:%2$s\","
+    "\"triples-store\":\"flow:tg:triples-store:%1$s:%2$s\","
+    "\"entity-contexts-load\":\"flow:tg:entity-contexts-load:%1$s:%2$s\","
+    "\"agent\":{\"request\":\"request:tg:agent:%1$s:%2$s\",\"response\":"
+    "\"response:tg:agent:%1$s:%2$s\"},"
+    "\"document-rag\":{\"request\":\"request:tg:document-rag:%1$s:%2$s\","
+    "\"response\":\"response:tg:document-rag:%1$s:%2$s\"},"
+    "\"graph-rag\":{\"request\":\"request:tg:graph-rag:%1$s:%2$s\",\"response\":"
+    "\"response:tg:graph-rag:%1$s:%2$s\"},"
+    "\"triples-query\":{\"request\":\"request:tg:triples-query:%1$s:%2$s\","
+    "\"response\":\"response:tg:triples-query:%1$s:%2$s\"},"
+    "\"embeddings\":{\"request\":\"request:tg:embeddings:%1$s:%2$s\","
+    "\"response\":\"response:tg:embeddings:%1$s:%2$s\"},"
+    "\"prompt\":{\"request\":\"request:tg:prompt:%1$s:%2$s\",\"response\":"
+    "\"response:tg:prompt:%1$s:%2$s\"},"
+    "\"text-completion\":{\"request\":\"request:tg:text-completion:%1$s:%2$s\","
+    "\"response\":\"response:tg:text-completion:%1$s:%2$s\"},"
+    "\"graph-embeddings\":{\"request\":\"request:tg:graph-embeddings:%1$s:%2$s\","
+    "\"response\":\"response:tg:graph-embeddings:%1$s:%2$s\"},"
+    "\"document-embeddings\":{\"request\":"
+    "\"request:tg:document-embeddings:%1$s:%2$s\",\"response\":"
+    "\"response:tg:document-embeddings:%1$s:%2$s\"},"
+    "\"mcp-tool\":{\"request\":\"request:tg:mcp-tool:%1$s:%2$s\",\"response\":"
+    "\"response:tg:mcp-tool:%1$s:%2$s\"},"
+    "\"structured-query\":{\"request\":\"request:tg:structured-query:%1$s:%2$s\","
+    "\"response\":\"response:tg:structured-query:%1$s:%2$s\"},"
+    "\"nlp-query\":{\"request\":\"request:tg:nlp-query:%1$s:%2$s\",\"response\":"
+    "\"response:tg:nlp-query:%1$s:%2$s\"}},"
+    "\"parameters\":{\"model\":\"gemma2:9b\",\"temperature\":\"0.3\","
+    "\"chunk-size\":\"%3$d\",\"chunk-overlap\":\"100\"}}";
+
+static char *
+flow_json(const char *ws, const char *id, int variant)
+{
+    char *out = NULL;
+    int n = asprintf(&out, template_json, ws, id, 1000 + variant);
+    return n < 0 ? NULL : out;
+}
+
+/* ---- measurements ------------------------------------------------------ */
+
+static long
+status_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t n = strlen(field);
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, field, n) == 0) {
+            v = atol(line + n + 1);
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return v;
+}
+
+static int
+count_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    int n = 0;
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        n += e->d_name[0] != '.';
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return n;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ---- the service child --------------------------------------------------- */
+
+static pid_t
+start_service(const char *req, const char *notify, const char *db)
+{
+    pid_t pid = fork();
+    if (pid != 0) {
+        return pid;
+    }
+    cr_rt *rt;
+    cra_cfgsvc *svc;
+    cra_cfgsvc_opts so = {.request_url = req, .notify_url = notify,
+                          .db_path = db, .startup_push_delay_ms = -1};
+    if (cr_rt_new(NULL, &rt) != 0 || cra_cfgsvc_start(rt, &so, &svc) != 0) {
+        _exit(1);
+    }
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+    int sig;
+    sigwait(&s, &sig);
+    cra_cfgsvc_stop(svc);
+    cr_rt_destroy(rt);
+    _exit(0);
+}
+
+static int
+request(crt_client *c, crt_request *rq, crt_response *r)
+{
+    void *buf, *rep;
+    size_t len, rlen;
+    if (crt_request_encode(rq, &buf, &len) != 0) {
+        return -1;
+    }
+    int rv = crt_client_request(c, buf, len, 10000, &rep, &rlen);
+    free(buf);
+    if (rv != 0) {
+        return -1;
+    }
+    rv = crt_response_decode(rep, rlen, NULL, r, NULL);
+    free(rep);
+    return rv == 0 && r->error == NULL ? 0 : -1;
+}
+
+/* baseline: the reference's fetch pattern, one fresh client per
+ * workspace, one at a time. Returns microseconds, or 0 on failure. */
+static uint64_t
+baseline_fetch_all(const char *req, int W)
+{
+    uint64_t t0 = now_us();
+    for (int i = 0; i < W; i++) {
+        char ws[32];
+        snprintf(ws, sizeof(ws), "ws%05d", i);
+        crt_client *c;
+        if (crt_client_open(req, NULL, &c) != 0) {
+            return 0;
+        }
+        crt_request rq = {.operation = "config", .workspace = ws};
+        crt_response r;
+        int rv = request(c, &rq, &r);
+        if (rv == 0) {
+            /* parse each flow as the reference does */
+            for (size_t t = 0; t < r.nconfig; t++) {
+                for (size_t k = 0; k < r.config[t].nentries; k++) {
+                    json_t *j = json_loads(r.config[t].entries[k].value, 0,
+                                           NULL);
+                    json_decref(j);
+                }
+            }
+            crt_response_free(&r);
+        }
+        crt_client_close(c);
+        if (rv != 0) {
+            return 0;
+        }
+    }
+    return now_us() - t0;
+}
+
+static const char *
+arg(int argc, char **argv, const char *key, const char *def)
+{
+    size_t n = strlen(key);
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], key, n) == 0 && argv[i][n] == '=') {
+            return argv[i] + n + 1;
+        }
+    }
+    return def;
+}
+
+int
+bench_receiver(int argc, char **argv)
+{
+    int W = atoi(arg(argc, argv, "workspaces", "1000"));
+    int F = atoi(arg(argc, argv, "flows", "10"));
+    int N = atoi(arg(argc, argv, "changes", "1000"));
+    char dir[] = "/tmp/cfgrecv-bench.XXXXXX";
+    if (W <= 0 || F <= 0 || N < 0 || mkdtemp(dir) == NULL) {
+        fprintf(stderr, "bench_receiver: bad arguments\n");
+        return 2;
+    }
+    char req[128], svc_notify[128], fake[128], db[128];
+    snprintf(req, sizeof(req), "ipc://%s/req.ipc", dir);
+    snprintf(svc_notify, sizeof(svc_notify), "ipc://%s/not.ipc", dir);
+    snprintf(fake, sizeof(fake), "ipc://%s/fake.ipc", dir);
+    snprintf(db, sizeof(db), "%s/db.sqlite", dir);
+
+    /* load the store */
+    uint64_t t_load = now_us();
+    cra_store *st;
+    if (cra_store_open(db, &st) != 0 || cra_store_set_durable(st, false)) {
+        return 1;
+    }
+    size_t bytes = 0;
+    crt_value *vals = calloc((size_t)F, sizeof(*vals));
+    for (int w = 0; w < W; w++) {
+        char ws[32];
+        snprintf(ws, sizeof(ws), "ws%05d", w);
+        for (int f = 0; f < F; f++) {
+            char id[32];
+            snprintf(id, sizeof(id), "flow-%02d", f);
+            vals[f].type = "flow";
+            vals[f].key = strdup(id);
+            vals[f].value = flow_json(ws, id, 0);
+            bytes += strlen(vals[f].value);
+        }
+        uint64_t v;
+        if (cra_store_put(st, ws, vals, (size_t)F, &v) != 0) {
+            return 1;
+        }
+        for (int f = 0; f < F; f++) {
+            free(vals[f].key);
+            free(vals[f].value);
+        }
+    }
+    free(vals);
+    cra_store_close(st);
+    printf("receiver: loaded %d workspaces x %d flows (%.1f MB, %.0f B "
+           "per flow) in %.1f s\n",
+           W, F, bytes / 1e6, (double)bytes / (W * F),
+           (now_us() - t_load) / 1e6);
+
+    pid_t svc = start_service(req, svc_notify, db);
+    cr_rt *rt;
+    crt_client *cli;
+    crt_pub *pub;
+    if (cr_rt_new(NULL, &rt) != 0 || crt_client_open(req, NULL, &cli) != 0 ||
+        crt_pub_open(fake, &pub) != 0) {
+        return 1;
+    }
+    /* wait for the service */
+    for (int i = 0; i < 200; i++) {
+        crt_request rq = {.operation = "list", .workspace = "default",
+                          .type = "flow"};
+        crt_response r;
+        if (request(cli, &rq, &r) == 0) {
+            crt_response_free(&r);
+            break;
+        }
+        usleep(20000);
+    }
+    int threads0 = count_dir("/proc/self/task");
+    int fds0 = count_dir("/proc/self/fd");
+
+    /* ---- startup ---- */
+    static const cra_flow_handler *const hs[] = {&counting};
+    cra_receiver_opts ro = {.request_url = req,
+                            .notify_url = fake,
+                            .fetch_concurrency = 8,
+                            .handlers = hs,
+                            .nhandlers = 1};
+    cra_receiver *rc;
+    uint64_t t0 = now_us();
+    if (cra_receiver_start(rt, &ro, &rc) != 0) {
+        return 1;
+    }
+    unsigned long want = (unsigned long)W * (unsigned long)F;
+    while (atomic_load(&started) < want && now_us() - t0 < 120000000u) {
+        usleep(200);
+    }
+    uint64_t t_start = now_us() - t0;
+    int ok = atomic_load(&started) == want;
+    int threads1 = count_dir("/proc/self/task");
+    int fds1 = count_dir("/proc/self/fd");
+    printf("receiver: startup  %lu flows in %.3f s (%.0f flows/s)%s; "
+           "RSS peak %.1f MiB; threads %d -> %d, fds %d -> %d\n",
+           want, t_start / 1e6, want / (t_start / 1e6),
+           ok ? "" : " [INCOMPLETE]", status_kb("VmHWM") / 1024.0, threads0,
+           threads1, fds0, fds1);
+    uint64_t t_base = baseline_fetch_all(req, W);
+    printf("receiver: baseline (client per fetch, sequential, reference "
+           "style) %.3f s; ratio %.1fx\n",
+           t_base / 1e6, t_base ? (double)t_base / t_start : 0.0);
+
+    /* ---- latency ---- */
+    uint64_t *lat = calloc((size_t)N + 1, sizeof(*lat));
+    int done = 0;
+    for (int i = 0; i < N; i++) {
+        char ws[32];
+        snprintf(ws, sizeof(ws), "ws%05d", i % W);
+        char *def = flow_json(ws, "flow-00", i + 1);
+        crt_value v = {.type = "flow", .key = "flow-00", .value = def};
+        crt_request rq = {.operation = "put", .workspace = ws,
+                          .values = &v, .nvalues = 1};
+        crt_response r;
+        if (request(cli, &rq, &r) != 0) {
+            free(def);
+            break;
+        }
+        uint64_t version = r.version;
+        crt_response_free(&r);
+        free(def);
+        char *names[] = {ws};
+        crt_change ch = {.type = "flow", .workspaces = names,
+                         .nworkspaces = 1};
+        crt_push p = {.version = version, .changes = &ch, .nchanges = 1};
+        void *buf;
+        size_t len;
+        crt_push_encode(&p, &buf, &len);
+        unsigned long before = atomic_load(&updated);
+        uint64_t s = now_us();
+        crt_pub_send(pub, buf, len);
+        free(buf);
+        while (atomic_load(&updated) == before && now_us() - s < 5000000u) {
+            sched_yield(); /* leave the cores to the receiver */
+        }
+        if (atomic_load(&updated) == before) {
+            break;
+        }
+        lat[done++] = atomic_load(&last_update_us) - s;
+    }
+    if (done > 0) {
+        qsort(lat, (size_t)done, sizeof(*lat), cmp_u64);
+        printf("receiver: latency  notify -> handler update over ipc, %d "
+               "changes: p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+               done, lat[done / 2] / 1e3, lat[(done * 99) / 100] / 1e3,
+               lat[done - 1] / 1e3);
+    }
+    free(lat);
+
+    /* ---- storm ---- */
+    int SW = W < 100 ? W : 100;
+    crt_request vq = {.operation = "list", .workspace = "default",
+                      .type = "flow"};
+    crt_response vr;
+    uint64_t version = 0;
+    if (request(cli, &vq, &vr) == 0) {
+        version = vr.version;
+        crt_response_free(&vr);
+    }
+    cra_fetcher_stats f0, f1;
+    cra_fetcher_stats_get(rt, 5000, &f0);
+    cra_recv_status s0, s1;
+    cra_flow_manager_status(rt, 5000, &s0);
+    for (int round = 0; round < 2000 / SW; round++) {
+        for (int i = 0; i < SW; i++) {
+            char ws[32];
+            snprintf(ws, sizeof(ws), "ws%05d", i);
+            char *names[] = {ws};
+            crt_change ch = {.type = "flow", .workspaces = names,
+                             .nworkspaces = 1};
+            crt_push p = {.version = version + 1, .changes = &ch,
+                          .nchanges = 1};
+            void *buf;
+            size_t len;
+            crt_push_encode(&p, &buf, &len);
+            crt_pub_send(pub, buf, len);
+            free(buf);
+        }
+    }
+    /* the pushes claim a version the service does not have yet: make it
+     * real with one put, so the fetches can complete */
+    {
+        crt_value v = {.type = "other", .key = "k", .value = "v"};
+        crt_request rq = {.operation = "put", .workspace = "default",
+                          .values = &v, .nvalues = 1};
+        crt_response r;
+        if (request(cli, &rq, &r) == 0) {
+            crt_response_free(&r);
+        }
+    }
+    uint64_t ts = now_us();
+    do {
+        usleep(50000);
+        cra_flow_manager_status(rt, 5000, &s1);
+        cra_fetcher_stats_get(rt, 5000, &f1);
+    } while ((s1.fetches_pending > 0 || f1.inflight > 0 ||
+              s1.notifies - s0.notifies < (uint64_t)(2000 / SW * SW)) &&
+             now_us() - ts < 30000000u);
+    printf("receiver: storm    %llu notifies over %d workspaces -> %llu "
+           "fetches (reference: one per notify, %llu)\n",
+           (unsigned long long)(s1.notifies - s0.notifies), SW,
+           (unsigned long long)(f1.sent - f0.sent),
+           (unsigned long long)(s1.notifies - s0.notifies));
+
+    cra_receiver_stop(rc, 60000);
+    crt_pub_close(pub);
+    crt_client_close(cli);
+    cr_rt_destroy(rt);
+    kill(svc, SIGTERM);
+    waitpid(svc, NULL, 0);
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "bench_receiver: cannot remove %s\n", dir);
+    }
+    return ok ? 0 : 1;
+}
+
+#ifdef CR_BENCH_STANDALONE
+int
+main(int argc, char **argv)
+{
+    cr_log_setup(CR_LOG_ERROR, CR_LOG_TEXT, 2);
+    return bench_receiver(argc - 1, argv + 1);
+}
+#endif
