@@ -30,11 +30,18 @@
 #include <stdint.h>
 
 #include "cfgrecv/actor.h"
+#include "cfgrecv/backoff.h"
 
 /* Return values of start / update / stop. */
 #define CRA_OK      0
 #define CRA_FAILED  1  /* failed: err holds the reason */
 #define CRA_PENDING 2  /* in progress: finish with cra_handler_done() */
+/* CRA_REFUSED: start only, returned at once (not through
+ * cra_handler_done): this flow cannot run as defined (e.g. an id the
+ * handler does not accept). The flow becomes `failed` with err and is not
+ * retried until its definition changes, like a value that is not a JSON
+ * object. Elsewhere it counts as CRA_FAILED. */
+#define CRA_REFUSED 3
 
 /* What a handler callback is told about one flow. All pointers are
  * borrowed for the duration of the call. */
@@ -75,6 +82,10 @@ typedef struct cra_flow_handler {
      * goes down on its own (cra_handler_flow_down) can be started again
      * without a resync. Costs the text's size per flow. */
     bool keep_definitions;
+    /* retry: optional backoff policy of this handler's flow retries; NULL
+     * = 100 ms .. 30 s, full jitter, reset after 10 s up. Must pass
+     * cr_backoff_policy_check (else the handler actor fails at init). */
+    const cr_backoff_policy *retry;
 } cra_flow_handler;
 
 /* Per-flow state names, as the monitor shows them. */

@@ -206,11 +206,12 @@ static void reconcile(hstate *st, flow *f);
 static void
 schedule_retry(hstate *st, flow *f, const char *what, const char *err)
 {
+    const cr_backoff_policy *pol = st->h->retry ? st->h->retry
+                                                : &retry_policy;
     uint64_t up = f->up_since ? cr_now_ms() - f->up_since : 0;
-    cr_backoff_stable(&f->bo, &retry_policy, up);
+    cr_backoff_stable(&f->bo, pol, up);
     f->up_since = 0;
-    uint64_t delay = cr_backoff_next(&f->bo, &retry_policy, rng_next,
-                                     &st->rng);
+    uint64_t delay = cr_backoff_next(&f->bo, pol, rng_next, &st->rng);
     f->restarts++;
     set_err(f, err && err[0] ? err : "handler failed");
     set_state(f, CRA_FLOW_BACKOFF);
@@ -288,6 +289,15 @@ call(hstate *st, flow *f, int op, const json_t *def)
     }
     if (rc == CRA_PENDING) {
         f->busy = true;
+        return;
+    }
+    if (rc == CRA_REFUSED && op == RM_OP_START) {
+        /* like a bad definition: failed, no retry until it changes */
+        f->bad_def = true;
+        set_err(f, err[0] ? err : "refused by the handler");
+        set_state(f, CRA_FLOW_FAILED);
+        CR_WARN(st->name, "flow %s/%s refused: %s", f->ws, f->id, f->err);
+        flow_event(st, f, "flow.failed");
         return;
     }
     apply_result(st, f, op, rc == CRA_OK ? CRA_OK : CRA_FAILED, err);
@@ -693,6 +703,10 @@ h_init(cr_ctx *ctx, void *arg, void **state)
     *state = st;
     if (st->ws == NULL || st->by_serial == NULL) {
         return CR_ENOMEM;
+    }
+    if (h->retry != NULL && cr_backoff_policy_check(h->retry) != 0) {
+        cr_fail(ctx, CR_EINVAL, "handler %s: bad retry policy", h->name);
+        return CR_EINVAL;
     }
     if (h->init != NULL) {
         int rv = h->init(ctx, h->arg, &st->hs);
