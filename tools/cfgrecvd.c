@@ -23,6 +23,7 @@
 #include "cfgrecv/log.h"
 #include "cfgrecv/supervisor.h"
 #include "cfgsvc.h"
+#include "monitor.h"
 #include "receiver.h"
 #include "tool_util.h"
 
@@ -51,9 +52,15 @@ usage(FILE *f)
 "  --resync-interval DUR     periodic version check, 0 = off [300s]\n"
 "  --max-message BYTES       largest reply or notify accepted [16777216]\n"
 "\n"
-"Monitoring:\n"
-"  --monitor-url URL         REP query endpoint (status, flows, actors)\n"
-"  --events-url URL          PUB event stream (reserved; not yet served)\n"
+"Monitoring (read-only; cfgrecv-monitor and nngcat attach to these):\n"
+"  --monitor-url URL         REP query endpoint, \"none\" = off\n"
+"                            [%s]\n"
+"  --events-url URL          PUB event stream, \"none\" = off\n"
+"                            [%s]\n"
+"  --metrics-listen HOST:PORT  serve HTTP GET /metrics (Prometheus)\n"
+"  --monitor-ipc-mode OCTAL  mode of the ipc socket files [0600]\n"
+"  --monitor-allow-remote    allow tcp:// monitor/events URLs and\n"
+"                            --metrics-listen on non-loopback addresses\n"
 "\n"
 "Process:\n"
 "  --log-level LEVEL         debug|info|warn|error [info]\n"
@@ -66,13 +73,19 @@ usage(FILE *f)
 "DUR is a number with an optional unit: ms, s (default), m, h.\n"
 "Signals: SIGTERM/SIGINT stop every flow and exit 0; SIGHUP resyncs.\n",
             CFGRECV_DEFAULT_DB, CFGRECV_DEFAULT_REQUEST_URL,
-            CFGRECV_DEFAULT_NOTIFY_URL);
+            CFGRECV_DEFAULT_NOTIFY_URL, CFGRECV_DEFAULT_MONITOR_URL,
+            CFGRECV_DEFAULT_EVENTS_URL);
 }
 
 typedef struct opts {
     const char *req_url, *notify_url;
     const char *db, *svc_req, *svc_notify;
     const char *monitor_url, *events_url;
+    /* monitoring (monitor.h) */
+    const char *metrics_listen;
+    int monitor_ipc_mode;
+    int monitor_allow_remote;
+    int monitor_default, events_default; /* the URL is the default one */
     uint64_t fetch_timeout_ms, resync_ms;
     unsigned concurrency;
     size_t max_message;
@@ -90,6 +103,7 @@ parse(int argc, char **argv, opts *o)
         O_CONC, O_RESYNC, O_MAXMSG, O_MON, O_EVENTS, O_LEVEL, O_FORMAT,
         O_DAEMON, O_PID, O_LOGFILE,
     };
+    enum { O_METRICS = 400, O_IPC_MODE, O_ALLOW_REMOTE }; /* monitoring */
     static const struct option lo[] = {
         {"config-request-url", required_argument, NULL, O_REQ},
         {"config-notify-url", required_argument, NULL, O_NOTIFY},
@@ -107,6 +121,10 @@ parse(int argc, char **argv, opts *o)
         {"daemon", no_argument, NULL, O_DAEMON},
         {"pidfile", required_argument, NULL, O_PID},
         {"log-file", required_argument, NULL, O_LOGFILE},
+        /* monitoring */
+        {"metrics-listen", required_argument, NULL, O_METRICS},
+        {"monitor-ipc-mode", required_argument, NULL, O_IPC_MODE},
+        {"monitor-allow-remote", no_argument, NULL, O_ALLOW_REMOTE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -119,6 +137,10 @@ parse(int argc, char **argv, opts *o)
         .concurrency = 8,
         .level = CR_LOG_INFO,
         .format = CR_LOG_TEXT,
+        .monitor_url = CFGRECV_DEFAULT_MONITOR_URL,
+        .events_url = CFGRECV_DEFAULT_EVENTS_URL,
+        .monitor_default = 1,
+        .events_default = 1,
     };
     int c;
     uint64_t n;
@@ -129,8 +151,14 @@ parse(int argc, char **argv, opts *o)
         case O_DB: o->db = optarg; break;
         case O_SVC_REQ: o->svc_req = optarg; break;
         case O_SVC_NOTIFY: o->svc_notify = optarg; break;
-        case O_MON: o->monitor_url = optarg; break;
-        case O_EVENTS: o->events_url = optarg; break;
+        case O_MON:
+            o->monitor_url = optarg;
+            o->monitor_default = 0;
+            break;
+        case O_EVENTS:
+            o->events_url = optarg;
+            o->events_default = 0;
+            break;
         case O_PID: o->pidfile = optarg; break;
         case O_LOGFILE: o->logfile = optarg; break;
         case O_DAEMON: o->daemonize = 1; break;
@@ -178,6 +206,20 @@ parse(int argc, char **argv, opts *o)
                 return 2;
             }
             break;
+        /* monitoring */
+        case O_METRICS: o->metrics_listen = optarg; break;
+        case O_ALLOW_REMOTE: o->monitor_allow_remote = 1; break;
+        case O_IPC_MODE: {
+            char *end;
+            long mode = strtol(optarg, &end, 8);
+            if (*optarg == '\0' || *end != '\0' || mode < 1 || mode > 0777) {
+                fprintf(stderr, "cfgrecvd: --monitor-ipc-mode must be an "
+                                "octal mode 1..0777\n");
+                return 2;
+            }
+            o->monitor_ipc_mode = (int)mode;
+            break;
+        }
         case 'h':
             usage(stdout);
             exit(0);
@@ -197,6 +239,34 @@ parse(int argc, char **argv, opts *o)
     }
     if (o->daemonize && o->logfile == NULL) {
         fprintf(stderr, "cfgrecvd: --daemon needs --log-file\n");
+        return 2;
+    }
+    /* monitoring: "none" (or "") turns an endpoint off; remote exposure
+     * must be asked for */
+    if (o->monitor_url != NULL && (o->monitor_url[0] == '\0' ||
+                                   strcmp(o->monitor_url, "none") == 0)) {
+        o->monitor_url = NULL;
+    }
+    if (o->events_url != NULL && (o->events_url[0] == '\0' ||
+                                  strcmp(o->events_url, "none") == 0)) {
+        o->events_url = NULL;
+    }
+    const char *urls[2] = {o->monitor_url, o->events_url};
+    for (int i = 0; i < 2 && !o->monitor_allow_remote; i++) {
+        if (urls[i] != NULL && !cra_url_is_loopback(urls[i])) {
+            fprintf(stderr, "cfgrecvd: %s %s is not ipc:// or a loopback "
+                            "address; add --monitor-allow-remote to "
+                            "expose it\n",
+                    i == 0 ? "--monitor-url" : "--events-url", urls[i]);
+            return 2;
+        }
+    }
+    if (o->metrics_listen != NULL && !o->monitor_allow_remote &&
+        !cra_hostport_is_loopback(o->metrics_listen)) {
+        fprintf(stderr, "cfgrecvd: --metrics-listen %s is not a loopback "
+                        "HOST:PORT (127.0.0.1:9100, [::1]:9100); add "
+                        "--monitor-allow-remote to expose it\n",
+                o->metrics_listen);
         return 2;
     }
     return 0;
@@ -348,10 +418,6 @@ main(int argc, char **argv)
                       "notify %s (cfgctl --url %s)",
                 dbabs, req, notify, req);
     }
-    if (o.events_url != NULL) {
-        CR_WARN(COMP, "--events-url is reserved; the event stream is not "
-                      "served yet");
-    }
     cra_receiver_opts ro = {
         .request_url = req,
         .notify_url = notify,
@@ -360,6 +426,13 @@ main(int argc, char **argv)
         .resync_interval_ms = o.resync_ms,
         .max_message = o.max_message,
         .monitor_url = o.monitor_url,
+        /* monitoring */
+        .monitor_ipc_mode = o.monitor_ipc_mode,
+        .events_url = o.events_url,
+        .metrics_listen = o.metrics_listen,
+        .monitor_allow_remote = o.monitor_allow_remote,
+        .monitor_optional = o.monitor_default,
+        .events_optional = o.events_default,
     };
     if ((rv = cra_receiver_start(rt, &ro, &recv)) != 0) {
         CR_ERROR(COMP, "cannot start the receiver: %s", cr_strerror(rv));

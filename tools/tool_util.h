@@ -17,6 +17,11 @@
 #define CFGRECV_DEFAULT_NOTIFY_URL  "ipc:///tmp/cfgsvc-notify.ipc"
 #define CFGRECV_DEFAULT_DB          "cfgrecv.db"
 
+/* Where cfgrecvd serves its monitor queries and events unless told
+ * otherwise; cfgrecv-monitor's defaults. */
+#define CFGRECV_DEFAULT_MONITOR_URL "ipc:///tmp/cfgrecv-monitor.ipc"
+#define CFGRECV_DEFAULT_EVENTS_URL  "ipc:///tmp/cfgrecv-events.ipc"
+
 /* cr_tool_parse_uint parses a decimal unsigned integer (no sign, no
  * junk). 0, or -1 with *out untouched. */
 int cr_tool_parse_uint(const char *s, uint64_t *out);
