@@ -26,6 +26,7 @@
 #include "cfgrecv/backoff.h"
 #include "cfgrecv/log.h"
 #include "events.h"
+#include "json_scan.h"
 #include "mpread.h"
 #include "recv_msgs.h"
 #include "strmap.h"
@@ -268,6 +269,8 @@ call(hstate *st, flow *f, int op, const json_t *def)
         .text_len = op == RM_OP_STOP ? 0 : f->want_len,
         .version = f->want_version,
         .op_seq = ++st->next_seq,
+        .blueprint = op == RM_OP_STOP ? NULL
+                                      : (f->blueprint ? f->blueprint : ""),
     };
     int rc;
     f->busy_op = op;
@@ -347,8 +350,21 @@ reconcile(hstate *st, flow *f)
         return; /* waiting for the retry timer, or for a new definition */
     }
     char err[512];
-    json_t *def = parse_def(f, err, sizeof(err));
-    if (def == NULL) {
+    char bp[256] = "";
+    json_t *def = NULL;
+    bool valid;
+    if (st->h->no_json_tree) {
+        valid = cra_json_scan_object(f->want_text, f->want_len, bp,
+                                     sizeof(bp), err, sizeof(err)) == 0;
+    } else {
+        def = parse_def(f, err, sizeof(err));
+        valid = def != NULL;
+        json_t *b = valid ? json_object_get(def, "blueprint-name") : NULL;
+        if (json_is_string(b)) {
+            snprintf(bp, sizeof(bp), "%s", json_string_value(b));
+        }
+    }
+    if (!valid) {
         if (f->running) {
             call(st, f, RM_OP_STOP, NULL); /* comes back here, not running */
             return;
@@ -360,9 +376,8 @@ reconcile(hstate *st, flow *f)
         flow_event(st, f, "flow.failed");
         return;
     }
-    json_t *bp = json_object_get(def, "blueprint-name");
     free(f->blueprint);
-    f->blueprint = json_is_string(bp) ? strdup(json_string_value(bp)) : NULL;
+    f->blueprint = bp[0] != '\0' ? strdup(bp) : NULL;
     if (!f->running) {
         call(st, f, RM_OP_START, def);
     } else if (st->h->update != NULL) {
@@ -814,6 +829,7 @@ const cr_behaviour cra_handler_behaviour = {
 
 const cra_flow_handler cra_flowdir_handler = {
     .name = "flows",
+    .no_json_tree = true,
     /* start/update/stop NULL: always succeed; the handler actor's own
      * table (state, blueprint, since) is the directory. */
     .update = NULL,

@@ -3,3 +3,9 @@ cr_test(test_handler_actor SOURCES test_handler_actor.c
         LIBS cfgrecv_actors cfgrecv_runtime PkgConfig::JANSSON)
 cr_test(test_receiver SOURCES test_receiver.c
         LIBS cfgrecv_actors cfgrecv_runtime PkgConfig::JANSSON TIMEOUT 600)
+cr_test(test_json_scan SOURCES test_json_scan.c
+        LIBS cfgrecv_actors PkgConfig::JANSSON)
+if(TARGET test_json_scan)
+  target_compile_definitions(test_json_scan PRIVATE
+    SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared")
+endif()
