@@ -4,3 +4,5 @@ cr_test(test_proc_watch SOURCES test_proc_watch.c procs_log.c
         LIBS cfgrecv_actors cfgrecv_runtime PkgConfig::JANSSON)
 cr_test(test_hook_handler SOURCES test_hook_handler.c procs_log.c
         LIBS cfgrecv_actors cfgrecv_runtime PkgConfig::JANSSON)
+cr_test(test_worker_handler SOURCES test_worker_handler.c procs_log.c
+        LIBS cfgrecv_actors cfgrecv_runtime PkgConfig::JANSSON)
