@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -23,6 +24,8 @@
 #include "cfgrecv/log.h"
 #include "cfgrecv/supervisor.h"
 #include "cfgsvc.h"
+#include "hook_handler.h"   /* hooks and workers */
+#include "worker_handler.h" /* hooks and workers */
 #include "monitor.h"
 #include "receiver.h"
 #include "tool_util.h"
@@ -62,6 +65,18 @@ usage(FILE *f)
 "  --monitor-allow-remote    allow tcp:// monitor/events URLs and\n"
 "                            --metrics-listen on non-loopback addresses\n"
 "\n"
+"Hooks and workers (README \"Hooks and workers\"; never run by a shell):\n"
+"  --hook PATH               run PATH start|update|stop WORKSPACE FLOW on\n"
+"                            every transition (flow JSON on stdin)\n"
+"  --hook-concurrency N      hooks running at once [4]\n"
+"  --hook-timeout DUR        a hook running longer is killed [30s]\n"
+"  --worker PATH             keep PATH [ARG...] WORKSPACE FLOW running per\n"
+"                            flow, restarted with backoff when it exits\n"
+"  --worker-arg ARG          an argument for the worker (repeatable)\n"
+"  --worker-grace DUR        SIGTERM -> SIGKILL when a worker stops [10s]\n"
+"  Ids given to programs must be 1-128 characters of [A-Za-z0-9._:@-], not\n"
+"  starting with '-' or '.'; other flows are refused (state failed).\n"
+"\n"
 "Process:\n"
 "  --log-level LEVEL         debug|info|warn|error [info]\n"
 "  --log-format FMT          text|json [text]\n"
@@ -93,6 +108,12 @@ typedef struct opts {
     cr_log_format format;
     int daemonize;
     const char *pidfile, *logfile;
+    /* hooks and workers */
+    const char *hook, *worker;
+    unsigned hook_concurrency;
+    uint64_t hook_timeout_ms, worker_grace_ms;
+    const char **worker_args; /* up to 256 */
+    size_t nworker_args;
 } opts;
 
 static int
@@ -104,6 +125,10 @@ parse(int argc, char **argv, opts *o)
         O_DAEMON, O_PID, O_LOGFILE,
     };
     enum { O_METRICS = 400, O_IPC_MODE, O_ALLOW_REMOTE }; /* monitoring */
+    enum {
+        O_HOOK = 500, O_HOOK_CONC, O_HOOK_TIMEOUT, O_WORKER, O_WORKER_ARG,
+        O_WORKER_GRACE,
+    }; /* hooks and workers */
     static const struct option lo[] = {
         {"config-request-url", required_argument, NULL, O_REQ},
         {"config-notify-url", required_argument, NULL, O_NOTIFY},
@@ -125,6 +150,13 @@ parse(int argc, char **argv, opts *o)
         {"metrics-listen", required_argument, NULL, O_METRICS},
         {"monitor-ipc-mode", required_argument, NULL, O_IPC_MODE},
         {"monitor-allow-remote", no_argument, NULL, O_ALLOW_REMOTE},
+        /* hooks and workers */
+        {"hook", required_argument, NULL, O_HOOK},
+        {"hook-concurrency", required_argument, NULL, O_HOOK_CONC},
+        {"hook-timeout", required_argument, NULL, O_HOOK_TIMEOUT},
+        {"worker", required_argument, NULL, O_WORKER},
+        {"worker-arg", required_argument, NULL, O_WORKER_ARG},
+        {"worker-grace", required_argument, NULL, O_WORKER_GRACE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -141,7 +173,13 @@ parse(int argc, char **argv, opts *o)
         .events_url = CFGRECV_DEFAULT_EVENTS_URL,
         .monitor_default = 1,
         .events_default = 1,
+        /* hooks and workers */
+        .hook_concurrency = 4,
+        .hook_timeout_ms = 30000,
+        .worker_grace_ms = 10000,
     };
+    static const char *worker_args[256];
+    o->worker_args = worker_args;
     int c;
     uint64_t n;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -220,6 +258,41 @@ parse(int argc, char **argv, opts *o)
             o->monitor_ipc_mode = (int)mode;
             break;
         }
+        /* hooks and workers */
+        case O_HOOK: o->hook = optarg; break;
+        case O_WORKER: o->worker = optarg; break;
+        case O_WORKER_ARG:
+            if (o->nworker_args == 256) {
+                fprintf(stderr, "cfgrecvd: at most 256 --worker-arg\n");
+                return 2;
+            }
+            o->worker_args[o->nworker_args++] = optarg;
+            break;
+        case O_HOOK_CONC:
+            if (cr_tool_parse_uint(optarg, &n) != 0 || n == 0 || n > 1024) {
+                fprintf(stderr,
+                        "cfgrecvd: --hook-concurrency must be 1..1024\n");
+                return 2;
+            }
+            o->hook_concurrency = (unsigned)n;
+            break;
+        case O_HOOK_TIMEOUT:
+            if (cr_tool_parse_duration(optarg, &o->hook_timeout_ms) != 0 ||
+                o->hook_timeout_ms == 0 || o->hook_timeout_ms > 3600000) {
+                fprintf(stderr, "cfgrecvd: --hook-timeout must be "
+                                "1ms..1h\n");
+                return 2;
+            }
+            break;
+        case O_WORKER_GRACE:
+            /* the handler supervisor gives a handler 60 s to stop */
+            if (cr_tool_parse_duration(optarg, &o->worker_grace_ms) != 0 ||
+                o->worker_grace_ms == 0 || o->worker_grace_ms > 50000) {
+                fprintf(stderr, "cfgrecvd: --worker-grace must be "
+                                "1ms..50s\n");
+                return 2;
+            }
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -239,6 +312,34 @@ parse(int argc, char **argv, opts *o)
     }
     if (o->daemonize && o->logfile == NULL) {
         fprintf(stderr, "cfgrecvd: --daemon needs --log-file\n");
+        return 2;
+    }
+    /* hooks and workers: executable regular files, given absolute */
+    const char **progs[2] = {&o->hook, &o->worker};
+    static char progabs[2][PATH_MAX];
+    for (int i = 0; i < 2; i++) {
+        const char *what = i == 0 ? "--hook" : "--worker";
+        struct stat sb;
+        if (*progs[i] == NULL) {
+            continue;
+        }
+        const char *why = NULL;
+        if (realpath(*progs[i], progabs[i]) == NULL ||
+            stat(progabs[i], &sb) != 0 || access(progabs[i], X_OK) != 0) {
+            why = strerror(errno);
+        } else if (!S_ISREG(sb.st_mode)) {
+            why = "not a regular file";
+        }
+        if (why != NULL) {
+            fprintf(stderr, "cfgrecvd: %s %s is not an executable file: "
+                            "%s\n",
+                    what, *progs[i], why);
+            return 2;
+        }
+        *progs[i] = progabs[i];
+    }
+    if (o->worker == NULL && o->nworker_args > 0) {
+        fprintf(stderr, "cfgrecvd: --worker-arg needs --worker\n");
         return 2;
     }
     /* monitoring: "none" (or "") turns an endpoint off; remote exposure
@@ -418,6 +519,35 @@ main(int argc, char **argv)
                       "notify %s (cfgctl --url %s)",
                 dbabs, req, notify, req);
     }
+    /* hooks and workers: their handler tables */
+    cra_hook_opts hook_opts = {
+        .path = o.hook,
+        .concurrency = o.hook_concurrency,
+        .timeout_ms = o.hook_timeout_ms,
+    };
+    cra_worker_opts worker_opts = {
+        .path = o.worker,
+        .args = o.worker_args,
+        .nargs = o.nworker_args,
+        .grace_ms = o.worker_grace_ms,
+    };
+    cra_flow_handler hook_table, worker_table;
+    const cra_flow_handler *handlers[2];
+    size_t nhandlers = 0;
+    if (o.hook != NULL) {
+        cra_hook_handler(&hook_table, &hook_opts);
+        handlers[nhandlers++] = &hook_table;
+    }
+    if (o.worker != NULL) {
+        cra_worker_handler(&worker_table, &worker_opts);
+        handlers[nhandlers++] = &worker_table;
+        /* 3-4 descriptors per worker: use the hard limit */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
     cra_receiver_opts ro = {
         .request_url = req,
         .notify_url = notify,
@@ -433,6 +563,9 @@ main(int argc, char **argv)
         .monitor_allow_remote = o.monitor_allow_remote,
         .monitor_optional = o.monitor_default,
         .events_optional = o.events_default,
+        /* hooks and workers */
+        .handlers = handlers,
+        .nhandlers = nhandlers,
     };
     if ((rv = cra_receiver_start(rt, &ro, &recv)) != 0) {
         CR_ERROR(COMP, "cannot start the receiver: %s", cr_strerror(rv));
