@@ -18,7 +18,7 @@
  *   flow.starting / flow.running / flow.updated / flow.stopped /
  *   flow.failed / flow.backoff           {handler, workspace, flow, error}
  *   notify.received / notify.applied / notify.ignored   {version}
- *   fetch.ok / fetch.failed              {workspace, version, error}
+ *   fetch.ok {workspace, version} / fetch.failed {workspace}
  *   config.connected / config.disconnected              {url, reconnect}
  * (actor.* come from the supervisors' events, see events_actor.h.)
  */
