@@ -40,6 +40,10 @@ usage(FILE *f)
             "  --db PATH           SQLite database file [%s]\n"
             "  --contexts N        requests held at once (REP contexts) [8]\n"
             "  --max-message N     largest request accepted, bytes [%zu]\n"
+            "  --startup-push-delay MS\n"
+            "                      wait before the start-up push (empty\n"
+            "                      changes = everything) so that waiting\n"
+            "                      subscribers are connected [300]\n"
             "  --log-level LEVEL   debug|info|warn|error|off [info]\n"
             "  --log-format FMT    text|json [text]\n"
             "  -h, --help          show this help\n"
@@ -69,7 +73,7 @@ parse_size(const char *s, size_t *out)
 int
 main(int argc, char **argv)
 {
-    enum { O_REQ = 256, O_NOTIFY, O_DB, O_CTX, O_MAX, O_LEVEL, O_FMT };
+    enum { O_REQ = 256, O_NOTIFY, O_DB, O_CTX, O_MAX, O_LEVEL, O_FMT, O_DELAY };
     static const struct option longopts[] = {
         {"request-url", required_argument, NULL, O_REQ},
         {"notify-url", required_argument, NULL, O_NOTIFY},
@@ -77,6 +81,7 @@ main(int argc, char **argv)
         {"contexts", required_argument, NULL, O_CTX},
         {"max-message", required_argument, NULL, O_MAX},
         {"log-level", required_argument, NULL, O_LEVEL},
+        {"startup-push-delay", required_argument, NULL, O_DELAY},
         {"log-format", required_argument, NULL, O_FMT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -115,6 +120,17 @@ main(int argc, char **argv)
                 return 2;
             }
             so.limits.max_size = n;
+            break;
+        case O_DELAY:
+            if (strcmp(optarg, "0") == 0) {
+                so.startup_push_delay_ms = -1;
+            } else if (parse_size(optarg, &n) != 0 || n > 600000) {
+                fprintf(stderr, "cfgsvcd: bad --startup-push-delay '%s'\n",
+                        optarg);
+                return 2;
+            } else {
+                so.startup_push_delay_ms = (int)n;
+            }
             break;
         case O_LEVEL:
             if (cr_log_parse_level(optarg, &level) != 0) {

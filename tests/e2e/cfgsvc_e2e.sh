@@ -39,7 +39,8 @@ jcheck() {
 
 start_svc() {
     "$BIN/cfgsvcd" --request-url "$R" --notify-url "$N" --db "$D/db.sqlite" \
-        --max-message 65536 --log-level info 2>>"$D/svc.log" &
+        --max-message 65536 --startup-push-delay 1000 --log-level info \
+        2>>"$D/svc.log" &
     SVC_PID=$!
     for _ in $(seq 100); do
         if ctl version >/dev/null 2>&1; then return 0; fi
@@ -69,6 +70,11 @@ wait_pushes() { # wait until at least $1 pushes were seen
 # ---- subscriber first, then the service: the start-up push is seen ------
 stdbuf -o0 nngcat --sub --dial "$N" --async --raw >"$D/sub.bin" 2>/dev/null &
 SUB_PID=$!
+for _ in $(seq 100); do # until stdbuf has exec'd nngcat
+    case "$(readlink "/proc/$SUB_PID/exe" 2>/dev/null)" in *nngcat) break ;; esac
+    sleep 0.02
+done
+sleep 0.2
 start_svc
 wait_pushes 1
 P=$(pushes)
