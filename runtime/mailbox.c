@@ -122,6 +122,7 @@ send_cb(void *arg)
     cri_mailbox *mb = arg;
     int rv = nng_aio_result(mb->aio);
     uint32_t lost_n = 0;
+    atomic_fetch_add_explicit(&mb->cbs, 1, memory_order_relaxed);
     pthread_mutex_lock(&mb->mu);
     if (rv != 0) {
         nng_msg *lost = nng_aio_get_msg(mb->aio);

@@ -42,6 +42,7 @@ typedef struct cri_mailbox {
     _Atomic uint32_t high_water;
     _Atomic uint32_t waiters; /* threads blocked in a waiting put */
     _Atomic uint64_t batches; /* nng messages sent (bench/diagnostics) */
+    _Atomic uint64_t cbs;     /* send completions (diagnostics) */
 } cri_mailbox;
 
 /* cri_mailbox_init opens the PULL/PUSH pair on url. Returns 0, or
