@@ -378,7 +378,7 @@ static const cr_behaviour server_behaviour = {
     .terminate = server_terminate,
 };
 
-/* ---- the service ---------------------------------------------------------- */
+/* ---- the service ------------------------------------------------------ */
 
 struct cra_cfgsvc {
     cr_rt *rt;

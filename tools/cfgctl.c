@@ -35,24 +35,26 @@ usage(FILE *f)
         "Talk to a config service (cfgsvcd, or cfgrecvd's embedded one).\n"
         "\n"
         "Commands (output is JSON on stdout):\n"
-        "  put WS TYPE KEY VALUE    store VALUE (@FILE reads a file, - reads\n"
-        "                           stdin)                -> {version}\n"
-        "  get WS TYPE KEY          -> {version, value}  (value null if absent)\n"
-        "  list WS TYPE             -> {version, keys:[...]}\n"
-        "  getvalues WS TYPE        -> {version, values:{key: value}}\n"
-        "  getvalues-all-ws TYPE    -> {version, values:[{workspace,key,value}]}\n"
-        "  getkeys-all-ws TYPE      -> {version, keys:[{workspace,key}]}\n"
-        "  delete WS TYPE KEY...    -> {version}\n"
-        "  config WS                -> {version, config:{type:{key:value}}}\n"
-        "  version                  -> {version}\n"
-        "  put-flow WS ID FILE.json store a flow (the file must hold valid\n"
-        "                           JSON; stored compact)  -> {version}\n"
-        "  delete-flow WS ID        -> {version}\n"
-        "  export WS                the workspace's config as {type:{key:value}}\n"
-        "  import WS FILE           put every {type:{key:value}} of FILE (-:\n"
-        "                           stdin) in one change; non-string values are\n"
-        "                           stored as compact JSON; existing keys not in\n"
-        "                           FILE are kept       -> {version, imported}\n"
+        "  put WS TYPE KEY VALUE     store VALUE; @FILE reads a file, -\n"
+        "                            reads stdin        -> {version}\n"
+        "  get WS TYPE KEY           -> {version, value} (null if absent)\n"
+        "  list WS TYPE              -> {version, keys:[...]}\n"
+        "  getvalues WS TYPE         -> {version, values:{key: value}}\n"
+        "  getvalues-all-ws TYPE     -> {version, values:[{workspace,key,\n"
+        "                               value}]}\n"
+        "  getkeys-all-ws TYPE       -> {version, keys:[{workspace,key}]}\n"
+        "  delete WS TYPE KEY...     -> {version}\n"
+        "  config WS                 -> {version, config:{type:{key:value}}}\n"
+        "  version                   -> {version}\n"
+        "  put-flow WS ID FILE.json  store a flow; FILE must hold valid JSON\n"
+        "                            (stored compact)   -> {version}\n"
+        "  delete-flow WS ID         -> {version}\n"
+        "  export WS                 the config as {type:{key:value}}\n"
+        "  import WS FILE            put every {type:{key:value}} of FILE\n"
+        "                            (- = stdin) as one change; non-string\n"
+        "                            values are stored as compact JSON; keys\n"
+        "                            not in FILE are kept\n"
+        "                            -> {version, imported}\n"
         "\n"
         "Options:\n"
         "  --url URL          service request URL [%s]\n"
@@ -242,7 +244,11 @@ import_values(const char *text, const char *src, crt_value **vals,
         json_decref(root);
         return EX_USAGE;
     }
-    *vals = calloc(cnt, sizeof(crt_value));
+    if ((*vals = calloc(cnt, sizeof(crt_value))) == NULL) {
+        fprintf(stderr, "cfgctl: out of memory\n");
+        json_decref(root);
+        return EX_SERVICE;
+    }
     json_object_foreach(root, type, types) {
         json_object_foreach(types, key, v) {
             crt_value *cv = &(*vals)[i++];
