@@ -22,6 +22,7 @@
  * Entry point: bench_receiver(argc, argv); argv may hold "workspaces=W",
  * "flows=F", "changes=N". Build standalone with -DCR_BENCH_STANDALONE.
  */
+#define _GNU_SOURCE /* asprintf */
 #include "cfgrecv/actor.h"
 #include "cfgrecv/log.h"
 #include "cfgsvc.h"
