@@ -145,7 +145,11 @@ typedef struct cr_behaviour {
 typedef struct cr_spawn_opts {
     const char *name;       /* registered name (NULL = anonymous); copied */
     size_t stack_size;      /* 0 = runtime default (256 KiB) */
-    uint32_t mailbox_cap;   /* max queued envelopes; 0 = default (65536) */
+    uint32_t mailbox_cap;   /* max queued envelopes; 0 = default (65536).
+                               Runtime messages (DOWN, async REPLY, timer
+                               messages, stop wake-ups) are admitted past
+                               it, each bounded by its own source, so the
+                               high-water mark may exceed cap slightly. */
     cr_id link_monitor;     /* if set, this actor monitors the new one
                                before it can possibly exit (no race) */
 } cr_spawn_opts;
@@ -177,7 +181,9 @@ int cr_spawn(cr_rt *rt, const cr_behaviour *b, void *arg,
 cr_id cr_whereis(cr_rt *rt, const char *name);
 
 /* cr_register / cr_unregister name an existing actor (names are also
- * dropped automatically when the actor exits). CR_EEXIST / CR_ENOENT. */
+ * dropped automatically when the actor exits, before its DOWNs go out).
+ * One name per actor: CR_EEXIST if the name is taken or the actor is
+ * already named; CR_ENOENT; CR_EINVAL for "" or 64+ characters. */
 int cr_register(cr_rt *rt, const char *name, cr_id id);
 int cr_unregister(cr_rt *rt, const char *name);
 
@@ -194,7 +200,9 @@ bool cr_alive(cr_rt *rt, cr_id id);
 int cr_send(cr_rt *rt, cr_id from, cr_id to, cr_msg *m);
 
 /* cr_send_wait is cr_send that waits up to timeout_ms for room in a full
- * mailbox; CR_ETIMEDOUT after that. Same ownership rule. */
+ * mailbox; CR_ETIMEDOUT after that (timeout_ms < 0 waits forever, 0 is
+ * cr_send). CR_ECLOSED if the actor exits meanwhile. Same ownership
+ * rule. An actor waiting on its own mailbox gets CR_EFULL at once. */
 int cr_send_wait(cr_rt *rt, cr_id from, cr_id to, cr_msg *m, int timeout_ms);
 
 /* cr_ctx_send is cr_send from inside an actor (from = self); counts the
@@ -202,7 +210,8 @@ int cr_send_wait(cr_rt *rt, cr_id from, cr_id to, cr_msg *m, int timeout_ms);
 int cr_ctx_send(cr_ctx *ctx, cr_id to, cr_msg *m);
 
 /* cr_call sends m (a fresh correlation id is assigned) and blocks the
- * calling thread until the reply or timeout_ms. On 0, *reply is an owned
+ * calling thread until the reply or timeout_ms (< 0 = forever; a full
+ * mailbox is waited for within the same timeout). On 0, *reply is an owned
  * message (free it). Ownership of m: on 0 *and* on CR_ETIMEDOUT the
  * runtime owns m (it was sent); on any other error the caller owns m.
  * A reply that arrives after the timeout is dropped, never delivered to
@@ -217,7 +226,8 @@ int cr_call(cr_rt *rt, cr_id from, cr_id to, cr_msg *m, int timeout_ms,
  * cr_call_forget(corr) to drop a late reply. */
 int cr_call_async(cr_ctx *ctx, cr_id to, cr_msg *m, uint64_t *corrp);
 
-/* cr_call_forget drops a pending async call; a later reply is dropped. */
+/* cr_call_forget drops a pending async call; a reply sent after it is
+ * dropped (one already queued in the mailbox may still arrive). */
 void cr_call_forget(cr_ctx *ctx, uint64_t corr);
 
 /* cr_reply answers request `req` (borrowed) with `reply`. Exception to
@@ -234,7 +244,7 @@ int cr_reply(cr_ctx *ctx, const cr_msg *req, cr_msg *reply);
 
 cr_id cr_self(cr_ctx *ctx);
 cr_rt *cr_ctx_rt(cr_ctx *ctx);
-const char *cr_ctx_name(cr_ctx *ctx); /* "" if anonymous */
+const char *cr_ctx_name(cr_ctx *ctx); /* spawn name, "" if anonymous */
 
 /* cr_fail records an error reason; the actor exits with CR_EXIT_ERROR
  * after the current callback returns, whatever it returns. (The name is
