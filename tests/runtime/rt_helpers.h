@@ -188,6 +188,22 @@ count_fds(void)
     return count_dir("/proc/self/fd");
 }
 
+/* count_tasks_settled polls /proc/self/task for up to ms until it shows
+ * want entries: pthread_join returns when the thread's tid is cleared,
+ * a moment before the kernel drops it from /proc. Returns the last
+ * count. */
+static inline int
+count_tasks_settled(int want, int ms)
+{
+    int n = count_tasks();
+    for (int i = 0; i < ms && n != want; i++) {
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+        n = count_tasks();
+    }
+    return n;
+}
+
 /* msg_u64 builds a message whose payload is one native uint64. */
 static inline cr_msg *
 msg_u64(uint32_t type, uint64_t v)

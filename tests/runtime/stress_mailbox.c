@@ -268,6 +268,7 @@ main(int argc, char **argv)
         cr_stop_wait(rt, warm, -1);
     }
     cr_rt_destroy(rt);
+    sleep_ms(20); /* let the warm-up threads leave /proc */
     int tasks0 = count_tasks();
     if (cr_rt_new(&(cr_rt_opts){.default_cap = 4096}, &rt) != 0) {
         fprintf(stderr, "cr_rt_new failed\n");
@@ -363,7 +364,7 @@ main(int argc, char **argv)
     CHECK(cr_timer_cancel(rt, tick) == 0, "cancel tick");
 
     cr_rt_destroy(rt);
-    int tasks1 = count_tasks();
+    int tasks1 = count_tasks_settled(tasks0, 2000);
     CHECK(tasks1 == tasks0, "threads left: %d before, %d after", tasks0,
           tasks1);
     printf("stress: %llu msgs from %d senders, %d calls, 200 async calls, "
