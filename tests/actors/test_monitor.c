@@ -1,9 +1,9 @@
 /*
  * test_monitor.c - the monitor's pure parts (loopback checks, Prometheus
  * text, workspace table, event text, supervisor event conversion) and the
- * monitor and events actors in a real receiver tree (config service
- * unreachable: nothing here needs one), with a SUB socket on the events
- * endpoint and the ipc file modes.
+ * monitor and events actors in a real receiver tree (with an embedded
+ * config service in memory), with a SUB socket on the events endpoint
+ * and the ipc file modes.
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -19,6 +19,7 @@
 
 #include "cfgrecv/actor.h"
 #include "cfgrecv/supervisor.h"
+#include "cfgsvc.h"
 #include "events.h"
 #include "events_actor.h"
 #include "metrics.h"
@@ -279,6 +280,7 @@ typedef struct fixture {
     char mon[160], ev[160], req[160], notify[160];
     char mon_path[96], ev_path[96];
     cr_rt *rt;
+    cra_cfgsvc *svc;
     cra_receiver *recv;
 } fixture;
 
@@ -292,10 +294,13 @@ fx_start(fixture *f, int ipc_mode)
     snprintf(f->ev_path, sizeof(f->ev_path), "%s/ev.ipc", f->dir);
     snprintf(f->mon, sizeof(f->mon), "ipc://%s", f->mon_path);
     snprintf(f->ev, sizeof(f->ev), "ipc://%s", f->ev_path);
-    /* nobody listens there: the receiver keeps trying, which is fine */
     snprintf(f->req, sizeof(f->req), "ipc://%s/req.ipc", f->dir);
     snprintf(f->notify, sizeof(f->notify), "ipc://%s/not.ipc", f->dir);
     cr_assert_eq(cr_rt_new(NULL, &f->rt), 0);
+    cra_cfgsvc_opts so = {.request_url = f->req,
+                          .notify_url = f->notify,
+                          .db_path = ":memory:"};
+    cr_assert_eq(cra_cfgsvc_start(f->rt, &so, &f->svc), 0);
     cra_receiver_opts ro = {
         .request_url = f->req,
         .notify_url = f->notify,
@@ -311,6 +316,7 @@ static void
 fx_stop(fixture *f)
 {
     cr_assert_eq(cra_receiver_stop(f->recv, 30000), 0);
+    cra_cfgsvc_stop(f->svc);
     cr_expect_eq(cr_rt_actor_count(f->rt), 0, "actors left running");
     cr_rt_destroy(f->rt);
     /* clean shutdown: the socket files are gone with their listeners */
@@ -528,7 +534,12 @@ Test(monitor, events_published_with_supervisor_events, .timeout = 60)
 
     /* a child stopped from outside is restarted: exited, scheduled,
      * restarted, with its supervisor's name */
-    cr_id n = cr_whereis(f.rt, "notify");
+    cr_id n = CR_NOBODY;
+    for (int i = 0; i < 100 && n == CR_NOBODY; i++) {
+        if ((n = cr_whereis(f.rt, "notify")) == CR_NOBODY) {
+            usleep(50 * 1000);
+        }
+    }
     cr_assert_neq(n, CR_NOBODY);
     cr_assert_eq(cr_stop(f.rt, n), 0);
     j = wait_event(&s, "actor.exited", "notify", 10000);
@@ -547,7 +558,12 @@ Test(monitor, events_published_with_supervisor_events, .timeout = 60)
     json_decref(j);
 
     /* the nested supervisor is followed too */
-    cr_id hf = cr_whereis(f.rt, "handler:flows");
+    cr_id hf = CR_NOBODY;
+    for (int i = 0; i < 100 && hf == CR_NOBODY; i++) {
+        if ((hf = cr_whereis(f.rt, "handler:flows")) == CR_NOBODY) {
+            usleep(50 * 1000);
+        }
+    }
     cr_assert_neq(hf, CR_NOBODY);
     cr_assert_eq(cr_stop(f.rt, hf), 0);
     j = wait_event(&s, "actor.restarted", "handler:flows", 10000);
