@@ -10,3 +10,5 @@
  *   BENCH(name, function)
  */
 BENCH(mailbox, bench_mailbox)
+BENCH(supervisor, bench_supervisor)
+BENCH(receiver, bench_receiver)
