@@ -36,6 +36,7 @@
 #include "cfgrecv/log.h"
 #include "cfgrecv/supervisor.h"
 #include "events.h"
+#include "fetcher.h"
 #include "flow_manager.h"
 #include "metrics.h"
 #include "receiver.h"
@@ -385,6 +386,17 @@ status_doc(cr_rt *rt, const cra_monitor_opts *o, int *err)
     if (doc == NULL) {
         *err = CR_ENOMEM;
         return NULL;
+    }
+    cra_fetcher_stats fs;
+    if (cra_fetcher_stats_get(rt, QUERY_MS, &fs) == 0) { /* best effort */
+        json_object_set_new(
+            doc, "fetcher",
+            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "requested",
+                      (json_int_t)fs.requested, "coalesced",
+                      (json_int_t)fs.coalesced, "sent", (json_int_t)fs.sent,
+                      "inflight", (json_int_t)fs.inflight, "inflight_max",
+                      (json_int_t)fs.inflight_max, "queued",
+                      (json_int_t)fs.queued));
     }
     json_t *cs = json_object_get(doc, "config_service");
     json_object_set_new(cs, "request_url",

@@ -427,6 +427,15 @@ view_status(const json_t *st, lines *out)
     addf(out, "fetches         %lld ok, %lld failed, %lld pending",
          (long long)geti(c, "fetches_ok"), (long long)geti(c, "fetches_failed"),
          (long long)geti(c, "fetches_pending"));
+    const json_t *f = json_object_get(st, "fetcher");
+    if (json_is_object(f)) {
+        addf(out,
+             "fetcher         %lld sent, %lld in flight (max %lld), "
+             "%lld queued, %lld coalesced",
+             (long long)geti(f, "sent"), (long long)geti(f, "inflight"),
+             (long long)geti(f, "inflight_max"), (long long)geti(f, "queued"),
+             (long long)geti(f, "coalesced"));
+    }
     addf(out, "resyncs         %lld", (long long)geti(c, "resyncs"));
     addf(out, "events dropped  %lld", (long long)geti(c, "events_dropped"));
     free(req);

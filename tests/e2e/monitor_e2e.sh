@@ -156,7 +156,8 @@ jcheck "$out" 're.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", j["worksp
 jcheck "$out" 'j["workspaces"]["ws2"]["bad"]["state"] == "failed" and "JSON" in j["workspaces"]["ws2"]["bad"]["error"]'
 
 out=$(mon status --json)
-jcheck "$out" 'set(j) == {"version","uptime_s","counts","config_service","counters"} and j["version"] == 4'
+jcheck "$out" 'set(j) == {"version","uptime_s","counts","config_service","counters","fetcher"} and j["version"] == 4'
+jcheck "$out" 'set(j["fetcher"]) == {"requested","coalesced","sent","inflight","inflight_max","queued"} and j["fetcher"]["sent"] >= 4'
 jcheck "$out" 'j["counts"]["workspaces"] >= 2 and j["counts"]["flows"] == 2 and j["counts"]["actors"] >= 9'
 jcheck "$out" 'j["config_service"]["notify_connected"] is True and j["config_service"]["synced"] is True'
 jcheck "$out" 'j["config_service"]["request_url"].endswith("req.ipc") and j["config_service"]["notify_url"].endswith("not.ipc")'
