@@ -10,26 +10,22 @@
 static atomic_uint_fast64_t dropped; /* events lost on the way (any rt) */
 
 int
-cra_events_enabled(cr_rt *rt)
-{
+cra_events_enabled(cr_rt *rt) {
     return cr_whereis(rt, "events") != CR_NOBODY;
 }
 
 uint64_t
-cra_events_dropped(void)
-{
+cra_events_dropped(void) {
     return atomic_load(&dropped);
 }
 
 void
-cra_events_count_drop(void)
-{
+cra_events_count_drop(void) {
     atomic_fetch_add(&dropped, 1);
 }
 
 void
-cra_rfc3339_ms(uint64_t ms, char *buf, size_t len)
-{
+cra_rfc3339_ms(uint64_t ms, char *buf, size_t len) {
     time_t secs = (time_t)(ms / 1000);
     struct tm tm;
     char date[32];
@@ -39,16 +35,14 @@ cra_rfc3339_ms(uint64_t ms, char *buf, size_t len)
 }
 
 uint64_t
-cra_wall_ms(void)
-{
+cra_wall_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 char *
-cra_event_text(const char *name, uint64_t wall_ms, json_t *fields)
-{
+cra_event_text(const char *name, uint64_t wall_ms, json_t *fields) {
     char ts[40];
     cra_rfc3339_ms(wall_ms, ts, sizeof(ts));
     /* event and ts first: jansson keeps insertion order */
@@ -69,8 +63,7 @@ cra_event_text(const char *name, uint64_t wall_ms, json_t *fields)
 }
 
 void
-cra_emit(cr_rt *rt, const char *name, json_t *fields)
-{
+cra_emit(cr_rt *rt, const char *name, json_t *fields) {
     cr_id to = cr_whereis(rt, "events");
     if (to == CR_NOBODY) {
         json_decref(fields);

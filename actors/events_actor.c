@@ -32,24 +32,37 @@ typedef struct evs {
 } evs;
 
 static json_t *
-jstr(const char *s)
-{
+jstr(const char *s) {
     json_t *j = json_string(s);
     return j != NULL ? j : json_string("?");
 }
 
 json_t *
-cra_sup_event_fields(const cr_sup_event *ev, const char **name)
-{
+cra_sup_event_fields(const cr_sup_event *ev, const char **name) {
     switch (ev->kind) {
-    case CR_SUP_EV_START: *name = "actor.started"; break;
-    case CR_SUP_EV_EXIT: *name = "actor.exited"; break;
-    case CR_SUP_EV_RESTART_SCHEDULED: *name = "actor.restart_scheduled"; break;
-    case CR_SUP_EV_RESTART: *name = "actor.restarted"; break;
-    case CR_SUP_EV_GIVEUP: *name = "actor.gave_up"; break;
-    case CR_SUP_EV_STOP_TIMEOUT: *name = "actor.stop_timeout"; break;
-    case CR_SUP_EV_REMOVED: *name = "actor.removed"; break;
-    default: return NULL;
+    case CR_SUP_EV_START:
+        *name = "actor.started";
+        break;
+    case CR_SUP_EV_EXIT:
+        *name = "actor.exited";
+        break;
+    case CR_SUP_EV_RESTART_SCHEDULED:
+        *name = "actor.restart_scheduled";
+        break;
+    case CR_SUP_EV_RESTART:
+        *name = "actor.restarted";
+        break;
+    case CR_SUP_EV_GIVEUP:
+        *name = "actor.gave_up";
+        break;
+    case CR_SUP_EV_STOP_TIMEOUT:
+        *name = "actor.stop_timeout";
+        break;
+    case CR_SUP_EV_REMOVED:
+        *name = "actor.removed";
+        break;
+    default:
+        return NULL;
     }
     json_t *o = json_object();
     if (o == NULL) {
@@ -83,8 +96,7 @@ cra_sup_event_fields(const cr_sup_event *ev, const char **name)
 }
 
 static void
-publish_text(evs *s, const char *text, size_t len)
-{
+publish_text(evs *s, const char *text, size_t len) {
     char *buf = malloc(len + 1);
     if (buf == NULL) {
         cra_events_count_drop();
@@ -99,8 +111,7 @@ publish_text(evs *s, const char *text, size_t len)
 }
 
 static void
-publish(evs *s, const char *name, json_t *fields)
-{
+publish(evs *s, const char *name, json_t *fields) {
     char *text = cra_event_text(name, cra_wall_ms(), fields);
     if (text == NULL) {
         cra_events_count_drop();
@@ -111,16 +122,14 @@ publish(evs *s, const char *name, json_t *fields)
 }
 
 static bool
-is_supervisor(cr_rt *rt, cr_id id)
-{
+is_supervisor(cr_rt *rt, cr_id id) {
     cr_actor_info ai;
     return id != CR_NOBODY && cr_actor_info_get(rt, id, &ai) == 0 &&
            strcmp(ai.kind, "supervisor") == 0;
 }
 
 static void
-follow(evs *s, cr_id sup)
-{
+follow(evs *s, cr_id sup) {
     for (size_t i = 0; i < s->nfollowed; i++) {
         if (s->followed[i] == sup) {
             return;
@@ -139,8 +148,7 @@ follow(evs *s, cr_id sup)
     }
     s->followed[s->nfollowed++] = sup;
     cr_actor_info si;
-    const char *sname = cr_actor_info_get(s->rt, sup, &si) == 0 ? si.name
-                                                               : "";
+    const char *sname = cr_actor_info_get(s->rt, sup, &si) == 0 ? si.name : "";
     cr_sup_child_info *kids = NULL;
     size_t n = 0;
     if (cr_sup_which_children(s->rt, sup, &kids, &n) != 0) {
@@ -154,10 +162,8 @@ follow(evs *s, cr_id sup)
         if (f != NULL) {
             json_object_set_new(f, "supervisor", jstr(sname));
             json_object_set_new(f, "child", jstr(kids[i].name));
-            json_object_set_new(f, "restarts",
-                                json_integer(kids[i].restarts));
-            json_object_set_new(f, "id",
-                                json_integer((json_int_t)kids[i].id));
+            json_object_set_new(f, "restarts", json_integer(kids[i].restarts));
+            json_object_set_new(f, "id", json_integer((json_int_t)kids[i].id));
             json_object_set_new(f, "initial", json_true());
             publish(s, "actor.started", f);
         }
@@ -172,8 +178,7 @@ follow(evs *s, cr_id sup)
 }
 
 static void
-forget(evs *s, cr_id sup)
-{
+forget(evs *s, cr_id sup) {
     for (size_t i = 0; i < s->nfollowed; i++) {
         if (s->followed[i] == sup) {
             s->followed[i] = s->followed[--s->nfollowed];
@@ -183,8 +188,7 @@ forget(evs *s, cr_id sup)
 }
 
 static void
-on_sup_event(evs *s, const cr_msg *m)
-{
+on_sup_event(evs *s, const cr_msg *m) {
     cr_sup_event ev;
     if (cr_sup_event_decode(m, &ev) != 0) {
         CR_WARN(COMP, "undecodable supervisor event dropped");
@@ -207,8 +211,7 @@ on_sup_event(evs *s, const cr_msg *m)
 }
 
 static int
-e_init(cr_ctx *ctx, void *arg, void **state)
-{
+e_init(cr_ctx *ctx, void *arg, void **state) {
     evs *s = calloc(1, sizeof(*s));
     if (s == NULL) {
         return CR_ENOMEM;
@@ -228,8 +231,7 @@ e_init(cr_ctx *ctx, void *arg, void **state)
 }
 
 static int
-e_handle(cr_ctx *ctx, void *state, const cr_msg *m)
-{
+e_handle(cr_ctx *ctx, void *state, const cr_msg *m) {
     evs *s = state;
     switch (cr_msg_type(m)) {
     case CRA_EVENT_MSG:
@@ -252,8 +254,7 @@ e_handle(cr_ctx *ctx, void *state, const cr_msg *m)
 }
 
 static void
-e_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
-{
+e_terminate(cr_ctx *ctx, void *state, const cr_exit *why) {
     free(state);
 }
 

@@ -39,8 +39,7 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
-sb_printf(sbuf *b, const char *fmt, ...)
-{
+sb_printf(sbuf *b, const char *fmt, ...) {
     if (b->failed) {
         return;
     }
@@ -75,8 +74,7 @@ sb_printf(sbuf *b, const char *fmt, ...)
 /* sb_label appends a label value escaped as the exposition format wants
  * (backslash, double quote and newline). */
 static void
-sb_label(sbuf *b, const char *v)
-{
+sb_label(sbuf *b, const char *v) {
     for (const char *c = v; *c != '\0'; c++) {
         if (*c == '\\') {
             sb_printf(b, "\\\\");
@@ -91,14 +89,12 @@ sb_label(sbuf *b, const char *v)
 }
 
 static void
-header(sbuf *b, const char *name, const char *type, const char *help)
-{
+header(sbuf *b, const char *name, const char *type, const char *help) {
     sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static json_int_t
-geti(const json_t *o, const char *k)
-{
+geti(const json_t *o, const char *k) {
     return json_integer_value(json_object_get(o, k));
 }
 
@@ -109,8 +105,7 @@ static const char *const flow_states[] = {"starting", "running", "backoff",
 #define NSTATES (sizeof(flow_states) / sizeof(flow_states[0]))
 
 static void
-render_flows(sbuf *b, const json_t *flows)
-{
+render_flows(sbuf *b, const json_t *flows) {
     json_int_t counts[NSTATES] = {0};
     json_int_t other = 0;
     const char *wk, *fk;
@@ -132,8 +127,7 @@ render_flows(sbuf *b, const json_t *flows)
     }
     header(b, "tg_gateway_active_flow_count", "gauge",
            "Flows running in every flow handler.");
-    sb_printf(b, "tg_gateway_active_flow_count %lld\n",
-              (long long)counts[1]);
+    sb_printf(b, "tg_gateway_active_flow_count %lld\n", (long long)counts[1]);
     header(b, "cfgrecv_flows", "gauge",
            "Flows by state (the least advanced handler's state).");
     for (size_t i = 0; i < NSTATES; i++) {
@@ -141,14 +135,12 @@ render_flows(sbuf *b, const json_t *flows)
                   (long long)counts[i]);
     }
     if (other > 0) {
-        sb_printf(b, "cfgrecv_flows{state=\"other\"} %lld\n",
-                  (long long)other);
+        sb_printf(b, "cfgrecv_flows{state=\"other\"} %lld\n", (long long)other);
     }
 }
 
 static void
-render_status(sbuf *b, const json_t *st)
-{
+render_status(sbuf *b, const json_t *st) {
     const json_t *counts = json_object_get(st, "counts");
     const json_t *cs = json_object_get(st, "config_service");
     const json_t *c = json_object_get(st, "counters");
@@ -188,15 +180,13 @@ render_status(sbuf *b, const json_t *st)
     sb_printf(b, "cfgrecv_fetches_pending %lld\n",
               (long long)geti(c, "fetches_pending"));
     header(b, "cfgrecv_resyncs_total", "counter", "Full resyncs.");
-    sb_printf(b, "cfgrecv_resyncs_total %lld\n",
-              (long long)geti(c, "resyncs"));
+    sb_printf(b, "cfgrecv_resyncs_total %lld\n", (long long)geti(c, "resyncs"));
 }
 
 /* walk emits one sample per supervised child (the root has no
  * supervisor: it is shown with supervisor=""). what: 0 restarts, 1 up. */
 static void
-walk(sbuf *b, const json_t *node, const char *sup, int what)
-{
+walk(sbuf *b, const json_t *node, const char *sup, int what) {
     const char *name = json_string_value(json_object_get(node, "name"));
     if (name == NULL) {
         return;
@@ -220,8 +210,7 @@ walk(sbuf *b, const json_t *node, const char *sup, int what)
 }
 
 static void
-actor_label(sbuf *b, const json_t *a)
-{
+actor_label(sbuf *b, const json_t *a) {
     const char *name = json_string_value(json_object_get(a, "name"));
     sb_printf(b, "{actor=\"");
     if (name != NULL && name[0] != '\0') {
@@ -233,8 +222,7 @@ actor_label(sbuf *b, const json_t *a)
 }
 
 static void
-render_actors(sbuf *b, const json_t *doc)
-{
+render_actors(sbuf *b, const json_t *doc) {
     const json_t *tree = json_object_get(doc, "tree");
     if (json_is_object(tree)) {
         header(b, "cfgrecv_actor_restarts_total", "counter",
@@ -271,8 +259,7 @@ render_actors(sbuf *b, const json_t *doc)
 
 char *
 cra_metrics_text(const json_t *status, const json_t *actors,
-                 const json_t *flows, uint64_t events_dropped)
-{
+                 const json_t *flows, uint64_t events_dropped) {
     sbuf b = {0};
     if (flows != NULL) {
         render_flows(&b, flows);
@@ -307,8 +294,7 @@ struct cra_metrics_http {
 };
 
 static void
-cache_free(void *p)
-{
+cache_free(void *p) {
     cache *c = p;
     pthread_mutex_destroy(&c->mu);
     free(c->text);
@@ -317,8 +303,7 @@ cache_free(void *p)
 
 /* http_cb runs on an nng thread: copy the cached text, never block. */
 static void
-http_cb(nng_aio *aio)
-{
+http_cb(nng_aio *aio) {
     nng_http_handler *h = nng_aio_get_input(aio, 1);
     cache *c = nng_http_handler_get_data(h);
     nng_http_res *res;
@@ -346,8 +331,7 @@ http_cb(nng_aio *aio)
 }
 
 int
-cra_metrics_http_start(const char *hostport, cra_metrics_http **out)
-{
+cra_metrics_http_start(const char *hostport, cra_metrics_http **out) {
     char url[300];
     if (hostport == NULL || strlen(hostport) > 256 ||
         strchr(hostport, '/') != NULL) {
@@ -360,8 +344,7 @@ cra_metrics_http_start(const char *hostport, cra_metrics_http **out)
     nng_http_handler *h = NULL;
     int rv = CR_ENOMEM;
     if (m == NULL || c == NULL ||
-        (c->text = strdup("# cfgrecv: metrics not computed yet\n")) ==
-            NULL) {
+        (c->text = strdup("# cfgrecv: metrics not computed yet\n")) == NULL) {
         goto fail;
     }
     pthread_mutex_init(&c->mu, NULL);
@@ -425,8 +408,7 @@ fail:
 }
 
 void
-cra_metrics_http_set(cra_metrics_http *h, const char *text)
-{
+cra_metrics_http_set(cra_metrics_http *h, const char *text) {
     char *copy = strdup(text);
     if (copy == NULL) {
         return;
@@ -439,8 +421,7 @@ cra_metrics_http_set(cra_metrics_http *h, const char *text)
 }
 
 void
-cra_metrics_http_stop(cra_metrics_http *h)
-{
+cra_metrics_http_stop(cra_metrics_http *h) {
     if (h == NULL) {
         return;
     }

@@ -51,8 +51,7 @@
 /* ---- loopback checks ------------------------------------------------ */
 
 static bool
-host_is_loopback(const char *h, size_t n)
-{
+host_is_loopback(const char *h, size_t n) {
     char buf[256];
     if (n == 0 || n >= sizeof(buf)) {
         return false;
@@ -85,8 +84,7 @@ host_is_loopback(const char *h, size_t n)
 /* split_hostport finds the host of "HOST:PORT" / "[V6]:PORT" and checks
  * the port is 0..65535. */
 static bool
-split_hostport(const char *hp, size_t len, size_t *hostlen)
-{
+split_hostport(const char *hp, size_t len, size_t *hostlen) {
     const char *colon;
     if (len > 0 && hp[0] == '[') {
         const char *close = memchr(hp, ']', len);
@@ -122,8 +120,7 @@ split_hostport(const char *hp, size_t len, size_t *hostlen)
 }
 
 bool
-cra_hostport_is_loopback(const char *hp)
-{
+cra_hostport_is_loopback(const char *hp) {
     size_t hl;
     if (hp == NULL || !split_hostport(hp, strlen(hp), &hl)) {
         return false;
@@ -136,14 +133,12 @@ cra_hostport_is_loopback(const char *hp)
 }
 
 bool
-cra_url_is_loopback(const char *url)
-{
-    static const char *const local[] = {"ipc://", "inproc://",
-                                        "abstract://"};
+cra_url_is_loopback(const char *url) {
+    static const char *const local[] = {"ipc://", "inproc://", "abstract://"};
     static const char *const net[] = {
-        "tcp://",     "tcp4://",     "tcp6://",     "ws://",
-        "ws4://",     "ws6://",      "wss://",      "wss4://",
-        "wss6://",    "tls+tcp://",  "tls+tcp4://", "tls+tcp6://",
+        "tcp://",  "tcp4://",    "tcp6://",     "ws://",
+        "ws4://",  "ws6://",     "wss://",      "wss4://",
+        "wss6://", "tls+tcp://", "tls+tcp4://", "tls+tcp6://",
     };
     if (url == NULL) {
         return false;
@@ -176,8 +171,7 @@ struct cra_monitor_endpoints {
 };
 
 static int
-listen_on(nng_socket s, const char *url, int mode)
-{
+listen_on(nng_socket s, const char *url, int mode) {
     nng_listener l;
     int rv;
     if ((rv = nng_listener_create(&l, s, url)) != 0) {
@@ -196,9 +190,7 @@ listen_on(nng_socket s, const char *url, int mode)
 
 /* open_one listens with a new socket of the given kind; 0 or CR_ENNG. */
 static int
-open_one(const char *what, const char *url, int mode, bool pub,
-         nng_socket *s)
-{
+open_one(const char *what, const char *url, int mode, bool pub, nng_socket *s) {
     int rv = pub ? nng_pub0_open(s) : nng_rep0_open(s);
     if (rv == 0) {
         rv = pub ? nng_socket_set_int(*s, NNG_OPT_SENDBUF, PUB_SENDBUF)
@@ -221,19 +213,19 @@ open_one(const char *what, const char *url, int mode, bool pub,
 }
 
 static int
-check_local(const cra_monitor_cfg *c, const char *what, const char *url)
-{
+check_local(const cra_monitor_cfg *c, const char *what, const char *url) {
     if (url == NULL || c->allow_remote || cra_url_is_loopback(url)) {
         return 0;
     }
-    CR_ERROR(COMP, "%s URL %s is not a loopback or ipc address "
-                   "(allow it with --monitor-allow-remote)", what, url);
+    CR_ERROR(COMP,
+             "%s URL %s is not a loopback or ipc address "
+             "(allow it with --monitor-allow-remote)",
+             what, url);
     return CR_EINVAL;
 }
 
 int
-cra_monitor_open(const cra_monitor_cfg *c, cra_monitor_endpoints **out)
-{
+cra_monitor_open(const cra_monitor_cfg *c, cra_monitor_endpoints **out) {
     cra_monitor_endpoints *ep = calloc(1, sizeof(*ep));
     if (ep == NULL) {
         return CR_ENOMEM;
@@ -283,8 +275,7 @@ fail:
 }
 
 void
-cra_monitor_close(cra_monitor_endpoints *ep)
-{
+cra_monitor_close(cra_monitor_endpoints *ep) {
     if (ep == NULL) {
         return;
     }
@@ -299,26 +290,22 @@ cra_monitor_close(cra_monitor_endpoints *ep)
 }
 
 bool
-cra_monitor_has_query(const cra_monitor_endpoints *ep)
-{
+cra_monitor_has_query(const cra_monitor_endpoints *ep) {
     return ep != NULL && ep->rep_open;
 }
 
 bool
-cra_monitor_has_events(const cra_monitor_endpoints *ep)
-{
+cra_monitor_has_events(const cra_monitor_endpoints *ep) {
     return ep != NULL && ep->pub_open;
 }
 
 bool
-cra_monitor_has_metrics(const cra_monitor_endpoints *ep)
-{
+cra_monitor_has_metrics(const cra_monitor_endpoints *ep) {
     return ep != NULL && ep->http != NULL;
 }
 
 int
-cra_monitor_publish(cra_monitor_endpoints *ep, const char *text, size_t len)
-{
+cra_monitor_publish(cra_monitor_endpoints *ep, const char *text, size_t len) {
     if (!cra_monitor_has_events(ep)) {
         return CR_ENOENT;
     }
@@ -331,8 +318,7 @@ cra_monitor_publish(cra_monitor_endpoints *ep, const char *text, size_t len)
 
 /* dump returns compact JSON text + "\n" and releases doc. */
 static char *
-dump(json_t *doc)
-{
+dump(json_t *doc) {
     if (doc == NULL) {
         return NULL;
     }
@@ -353,15 +339,13 @@ dump(json_t *doc)
 }
 
 static char *
-error_reply(const char *msg)
-{
+error_reply(const char *msg) {
     return dump(json_pack("{s:s}", "error", msg));
 }
 
 /* status_doc returns the status document, or NULL with *err set. */
 static json_t *
-status_doc(cr_rt *rt, const cra_monitor_opts *o, int *err)
-{
+status_doc(cr_rt *rt, const cra_monitor_opts *o, int *err) {
     cra_recv_status st;
     int rv = cra_flow_manager_status(rt, QUERY_MS, &st);
     if (rv != 0) {
@@ -372,13 +356,13 @@ status_doc(cr_rt *rt, const cra_monitor_opts *o, int *err)
         "{s:I, s:f, s:{s:I, s:I, s:I}, s:{s:b, s:b}, s:{s:I, s:I, s:I, "
         "s:I, s:I, s:I, s:I, s:I}}",
         "version", (json_int_t)st.version, "uptime_s",
-        (double)(cr_now_ms() - o->started_ms) / 1000.0, "counts",
-        "workspaces", (json_int_t)st.workspaces, "flows",
-        (json_int_t)st.flows, "actors", (json_int_t)cr_rt_actor_count(rt),
-        "config_service", "notify_connected", st.stream_up, "synced",
-        st.synced, "counters", "notifies", (json_int_t)st.notifies,
-        "notifies_applied", (json_int_t)st.notifies_applied,
-        "notifies_ignored", (json_int_t)st.notifies_ignored, "fetches_ok",
+        (double)(cr_now_ms() - o->started_ms) / 1000.0, "counts", "workspaces",
+        (json_int_t)st.workspaces, "flows", (json_int_t)st.flows, "actors",
+        (json_int_t)cr_rt_actor_count(rt), "config_service", "notify_connected",
+        st.stream_up, "synced", st.synced, "counters", "notifies",
+        (json_int_t)st.notifies, "notifies_applied",
+        (json_int_t)st.notifies_applied, "notifies_ignored",
+        (json_int_t)st.notifies_ignored, "fetches_ok",
         (json_int_t)st.fetches_ok, "fetches_failed",
         (json_int_t)st.fetches_failed, "fetches_pending",
         (json_int_t)st.fetches_pending, "resyncs", (json_int_t)st.resyncs,
@@ -389,14 +373,14 @@ status_doc(cr_rt *rt, const cra_monitor_opts *o, int *err)
     }
     cra_fetcher_stats fs;
     if (cra_fetcher_stats_get(rt, QUERY_MS, &fs) == 0) { /* best effort */
-        json_object_set_new(
-            doc, "fetcher",
-            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "requested",
-                      (json_int_t)fs.requested, "coalesced",
-                      (json_int_t)fs.coalesced, "sent", (json_int_t)fs.sent,
-                      "inflight", (json_int_t)fs.inflight, "inflight_max",
-                      (json_int_t)fs.inflight_max, "queued",
-                      (json_int_t)fs.queued));
+        json_object_set_new(doc, "fetcher",
+                            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+                                      "requested", (json_int_t)fs.requested,
+                                      "coalesced", (json_int_t)fs.coalesced,
+                                      "sent", (json_int_t)fs.sent, "inflight",
+                                      (json_int_t)fs.inflight, "inflight_max",
+                                      (json_int_t)fs.inflight_max, "queued",
+                                      (json_int_t)fs.queued));
     }
     json_t *cs = json_object_get(doc, "config_service");
     json_object_set_new(cs, "request_url",
@@ -409,35 +393,35 @@ status_doc(cr_rt *rt, const cra_monitor_opts *o, int *err)
 }
 
 static const char *
-exit_kind_name(cr_exit_kind k)
-{
+exit_kind_name(cr_exit_kind k) {
     switch (k) {
-    case CR_EXIT_NORMAL: return "normal";
-    case CR_EXIT_SHUTDOWN: return "shutdown";
-    case CR_EXIT_ERROR: return "error";
-    case CR_EXIT_NOPROC: return "noproc";
+    case CR_EXIT_NORMAL:
+        return "normal";
+    case CR_EXIT_SHUTDOWN:
+        return "shutdown";
+    case CR_EXIT_ERROR:
+        return "error";
+    case CR_EXIT_NOPROC:
+        return "noproc";
     }
     return "?";
 }
 
 static json_t *
-flat_actor(const cr_actor_info *a)
-{
-    return json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "id",
-                     (json_int_t)a->id, "name", a->name, "kind", a->kind,
-                     "state", cr_state_name(a->state), "msgs_in",
-                     (json_int_t)a->msgs_in, "msgs_out",
-                     (json_int_t)a->msgs_out, "depth", (json_int_t)a->depth,
-                     "high_water", (json_int_t)a->high_water, "capacity",
-                     (json_int_t)a->capacity);
+flat_actor(const cr_actor_info *a) {
+    return json_pack(
+        "{s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "id",
+        (json_int_t)a->id, "name", a->name, "kind", a->kind, "state",
+        cr_state_name(a->state), "msgs_in", (json_int_t)a->msgs_in, "msgs_out",
+        (json_int_t)a->msgs_out, "depth", (json_int_t)a->depth, "high_water",
+        (json_int_t)a->high_water, "capacity", (json_int_t)a->capacity);
 }
 
 /* tree_node describes actor id (0 = none) called name; ci is its entry in
  * its supervisor's answer (NULL for the root). */
 static json_t *
 tree_node(cr_rt *rt, const char *name, cr_id id, const cr_sup_child_info *ci,
-          int depth)
-{
+          int depth) {
     cr_actor_info ai;
     bool have = id != CR_NOBODY && cr_actor_info_get(rt, id, &ai) == 0;
     const char *state;
@@ -449,9 +433,9 @@ tree_node(cr_rt *rt, const char *name, cr_id id, const cr_sup_child_info *ci,
         state = "exited";
     }
     json_t *n = json_pack(
-        "{s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name",
-        name, "id", (json_int_t)id, "kind", have ? ai.kind : "", "state",
-        state, "restarts", (json_int_t)(ci ? ci->restarts : 0), "depth",
+        "{s:s, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "name", name,
+        "id", (json_int_t)id, "kind", have ? ai.kind : "", "state", state,
+        "restarts", (json_int_t)(ci ? ci->restarts : 0), "depth",
         (json_int_t)(have ? ai.depth : 0), "high_water",
         (json_int_t)(have ? ai.high_water : 0), "capacity",
         (json_int_t)(have ? ai.capacity : 0), "msgs_in",
@@ -490,11 +474,10 @@ tree_node(cr_rt *rt, const char *name, cr_id id, const cr_sup_child_info *ci,
 }
 
 json_t *
-cra_monitor_actors_doc(cr_rt *rt, const char *root_name)
-{
+cra_monitor_actors_doc(cr_rt *rt, const char *root_name) {
     cr_id root = cr_whereis(rt, root_name);
-    json_t *tree = root != CR_NOBODY ? tree_node(rt, root_name, root, NULL, 0)
-                                     : NULL;
+    json_t *tree =
+        root != CR_NOBODY ? tree_node(rt, root_name, root, NULL, 0) : NULL;
     size_t n = cr_snapshot(rt, NULL, 0);
     cr_actor_info *v = calloc(n + 8, sizeof(*v));
     json_t *all = json_array();
@@ -508,13 +491,12 @@ cra_monitor_actors_doc(cr_rt *rt, const char *root_name)
         }
     }
     free(v);
-    return json_pack("{s:o, s:o}", "tree", tree ? tree : json_null(),
-                     "actors", all ? all : json_array());
+    return json_pack("{s:o, s:o}", "tree", tree ? tree : json_null(), "actors",
+                     all ? all : json_array());
 }
 
 json_t *
-cra_monitor_workspaces_doc(const json_t *flows, const json_t *fmws)
-{
+cra_monitor_workspaces_doc(const json_t *flows, const json_t *fmws) {
     json_t *out = json_object();
     json_t *doc = json_pack(
         "{s:I, s:o}", "version",
@@ -528,18 +510,15 @@ cra_monitor_workspaces_doc(const json_t *flows, const json_t *fmws)
     json_object_foreach((json_t *)fmws, k, v) {
         json_object_set_new(
             out, k,
-            json_pack("{s:I, s:I, s:b, s:{}}", "version",
-                      (json_int_t)json_integer_value(
-                          json_object_get(v, "version")),
-                      "flows",
-                      (json_int_t)json_integer_value(
-                          json_object_get(v, "flows")),
-                      "fetching",
-                      json_is_true(json_object_get(v, "fetching")),
-                      "states"));
+            json_pack(
+                "{s:I, s:I, s:b, s:{}}", "version",
+                (json_int_t)json_integer_value(json_object_get(v, "version")),
+                "flows",
+                (json_int_t)json_integer_value(json_object_get(v, "flows")),
+                "fetching", json_is_true(json_object_get(v, "fetching")),
+                "states"));
     }
-    json_object_foreach((json_t *)json_object_get(flows, "workspaces"), k,
-                        v) {
+    json_object_foreach((json_t *)json_object_get(flows, "workspaces"), k, v) {
         json_t *e = json_object_get(out, k);
         if (e == NULL) {
             /* known to the handlers but not (yet) to the flow manager */
@@ -569,8 +548,7 @@ cra_monitor_workspaces_doc(const json_t *flows, const json_t *fmws)
 /* flows_doc returns the merged flow directory, parsed (NULL on failure,
  * *err set). A handler that did not answer leaves its flows out. */
 static json_t *
-flows_doc(const cra_monitor_opts *o, int *err)
-{
+flows_doc(const cra_monitor_opts *o, int *err) {
     char *s = NULL;
     int rv = cra_receiver_flows_json(o->recv, QUERY_MS, &s);
     if (s == NULL) {
@@ -586,16 +564,14 @@ flows_doc(const cra_monitor_opts *o, int *err)
 }
 
 static char *
-error_code_reply(const char *what, int err)
-{
+error_code_reply(const char *what, int err) {
     char buf[160];
     snprintf(buf, sizeof(buf), "%s unavailable: %s", what, cr_strerror(err));
     return error_reply(buf);
 }
 
 static char *
-workspaces_reply(cr_rt *rt, const cra_monitor_opts *o)
-{
+workspaces_reply(cr_rt *rt, const cra_monitor_opts *o) {
     int err = 0;
     json_t *flows = flows_doc(o, &err);
     if (flows == NULL) {
@@ -621,8 +597,7 @@ workspaces_reply(cr_rt *rt, const cra_monitor_opts *o)
 /* metrics_text computes the Prometheus text; parts that cannot be had
  * (an actor restarting) are left out. */
 static char *
-metrics_text(cr_rt *rt, const cra_monitor_opts *o)
-{
+metrics_text(cr_rt *rt, const cra_monitor_opts *o) {
     int err = 0;
     json_t *st = status_doc(rt, o, &err);
     json_t *fl = flows_doc(o, &err);
@@ -639,12 +614,11 @@ static const char *const commands[] = {"status",     "actors",  "flows",
 
 char *
 cra_monitor_answer(cr_rt *rt, const cra_monitor_opts *o, const char *cmd,
-                   size_t len)
-{
+                   size_t len) {
     /* trim surrounding whitespace and NULs (nngcat --data sends no
      * newline, shells and some clients do) */
-    while (len > 0 && (isspace((unsigned char)cmd[len - 1]) ||
-                       cmd[len - 1] == '\0')) {
+    while (len > 0 &&
+           (isspace((unsigned char)cmd[len - 1]) || cmd[len - 1] == '\0')) {
         len--;
     }
     while (len > 0 && isspace((unsigned char)cmd[0])) {
@@ -708,8 +682,7 @@ typedef struct mon {
 } mon;
 
 static void
-aio_cb(void *arg)
-{
+aio_cb(void *arg) {
     mon *m = arg;
     int rv = nng_aio_result(m->aio);
     int st = atomic_load(&m->state);
@@ -732,8 +705,7 @@ aio_cb(void *arg)
         return;
     }
     nng_msg *req = nng_aio_get_msg(m->aio);
-    cr_msg *cm = cr_msg_new_bytes(MON_REQ, nng_msg_body(req),
-                                  nng_msg_len(req));
+    cr_msg *cm = cr_msg_new_bytes(MON_REQ, nng_msg_body(req), nng_msg_len(req));
     nng_msg_free(req);
     if (cm == NULL || cr_send(m->rt, CR_NOBODY, m->self, cm) != 0) {
         cr_msg_free(cm);
@@ -742,8 +714,7 @@ aio_cb(void *arg)
 }
 
 static void
-refresh_metrics(mon *m)
-{
+refresh_metrics(mon *m) {
     uint64_t t0 = cr_now_ms();
     char *text = metrics_text(m->rt, m->o);
     if (text != NULL) {
@@ -758,8 +729,7 @@ refresh_metrics(mon *m)
 }
 
 static int
-m_init(cr_ctx *ctx, void *arg, void **state)
-{
+m_init(cr_ctx *ctx, void *arg, void **state) {
     const cra_monitor_opts *o = arg;
     mon *m = calloc(1, sizeof(*m));
     if (m == NULL) {
@@ -792,8 +762,7 @@ m_init(cr_ctx *ctx, void *arg, void **state)
 }
 
 static int
-m_handle(cr_ctx *ctx, void *state, const cr_msg *cm)
-{
+m_handle(cr_ctx *ctx, void *state, const cr_msg *cm) {
     mon *m = state;
     if (cr_msg_type(cm) == CR_MSG_TIMER) {
         uint64_t tid, tag;
@@ -805,8 +774,8 @@ m_handle(cr_ctx *ctx, void *state, const cr_msg *cm)
     if (cr_msg_type(cm) != MON_REQ || m->aio == NULL) {
         return 0;
     }
-    char *text = cra_monitor_answer(m->rt, m->o, cr_msg_data(cm),
-                                    cr_msg_len(cm));
+    char *text =
+        cra_monitor_answer(m->rt, m->o, cr_msg_data(cm), cr_msg_len(cm));
     nng_msg *rep = NULL;
     if (text == NULL) {
         text = strdup("{\"error\":\"out of memory\"}\n");
@@ -828,8 +797,7 @@ m_handle(cr_ctx *ctx, void *state, const cr_msg *cm)
 }
 
 static void
-m_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
-{
+m_terminate(cr_ctx *ctx, void *state, const cr_exit *why) {
     mon *m = state;
     if (m == NULL) {
         return;

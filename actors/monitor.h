@@ -107,8 +107,8 @@ extern const cr_behaviour cra_monitor_behaviour;
  * an actor or plain thread, never from an nng callback. Returns a
  * malloc'd NUL-terminated text ending in "\n", or NULL on allocation
  * failure. */
-char *cra_monitor_answer(cr_rt *rt, const cra_monitor_opts *o,
-                         const char *cmd, size_t len);
+char *cra_monitor_answer(cr_rt *rt, const cra_monitor_opts *o, const char *cmd,
+                         size_t len);
 
 /* cra_monitor_actors_doc builds the `actors` answer: {"tree": the
  * supervision tree from the supervisor registered as root_name,

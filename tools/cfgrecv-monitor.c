@@ -46,50 +46,49 @@ typedef struct opts {
 static volatile sig_atomic_t stop_flag;
 
 static void
-on_signal(int sig)
-{
+on_signal(int sig) {
     (void)sig;
     stop_flag = 1;
 }
 
 static void
-usage(FILE *f)
-{
-    fprintf(f,
-"usage: cfgrecv-monitor [OPTIONS] COMMAND\n"
-"Shows what a running cfgrecvd is doing (its --monitor-url and\n"
-"--events-url endpoints; read-only).\n"
-"\n"
-"Commands:\n"
-"  status       config version, uptime, counts, config-service link\n"
-"  actors       the supervision tree: state, restarts, mailboxes\n"
-"  flows        every flow per workspace with its state\n"
-"  workspaces   per workspace: version and flows per state\n"
-"  metrics      the Prometheus text the daemon exports\n"
-"  events       follow the event stream, one line per event\n"
-"  top          full-screen view refreshed every --interval; q or Ctrl-C\n"
-"               quits; when stdout is not a terminal it prints plain\n"
-"               snapshots instead\n"
-"  query CMD    send CMD as is and print the answer\n"
-"\n"
-"Options:\n"
-"  --url URL          monitor query endpoint [%s]\n"
-"  --events-url URL   event stream [%s]\n"
-"  --timeout SECONDS  give up reaching the daemon after this long [5]\n"
-"  --json             print the daemon's JSON (events: raw lines)\n"
-"  --interval DUR     top: refresh period [1s]\n"
-"  --iterations N     top: stop after N refreshes [until quit]\n"
-"  --count N          events: stop after N events [until interrupted]\n"
-"  -h, --help         this help\n"
-"\n"
-"Exit status: 0 ok, 1 the daemon returned an error, 2 usage error,\n"
-"3 daemon unreachable within --timeout.\n",
-            CFGRECV_DEFAULT_MONITOR_URL, CFGRECV_DEFAULT_EVENTS_URL);
+usage(FILE *f) {
+    fprintf(
+        f,
+        "usage: cfgrecv-monitor [OPTIONS] COMMAND\n"
+        "Shows what a running cfgrecvd is doing (its --monitor-url and\n"
+        "--events-url endpoints; read-only).\n"
+        "\n"
+        "Commands:\n"
+        "  status       config version, uptime, counts, config-service link\n"
+        "  actors       the supervision tree: state, restarts, mailboxes\n"
+        "  flows        every flow per workspace with its state\n"
+        "  workspaces   per workspace: version and flows per state\n"
+        "  metrics      the Prometheus text the daemon exports\n"
+        "  events       follow the event stream, one line per event\n"
+        "  top          full-screen view refreshed every --interval; q or "
+        "Ctrl-C\n"
+        "               quits; when stdout is not a terminal it prints plain\n"
+        "               snapshots instead\n"
+        "  query CMD    send CMD as is and print the answer\n"
+        "\n"
+        "Options:\n"
+        "  --url URL          monitor query endpoint [%s]\n"
+        "  --events-url URL   event stream [%s]\n"
+        "  --timeout SECONDS  give up reaching the daemon after this long [5]\n"
+        "  --json             print the daemon's JSON (events: raw lines)\n"
+        "  --interval DUR     top: refresh period [1s]\n"
+        "  --iterations N     top: stop after N refreshes [until quit]\n"
+        "  --count N          events: stop after N events [until interrupted]\n"
+        "  -h, --help         this help\n"
+        "\n"
+        "Exit status: 0 ok, 1 the daemon returned an error, 2 usage error,\n"
+        "3 daemon unreachable within --timeout.\n",
+        CFGRECV_DEFAULT_MONITOR_URL, CFGRECV_DEFAULT_EVENTS_URL);
 }
 
 static int
-usage_error(const char *fmt, const char *arg)
-{
+usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "cfgrecv-monitor: ");
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\nTry 'cfgrecv-monitor --help'.\n");
@@ -101,8 +100,7 @@ usage_error(const char *fmt, const char *arg)
 /* clean returns a malloc'd copy of s with control characters (and DEL)
  * replaced by '?', so nothing the daemon relays can drive the terminal. */
 static char *
-clean(const char *s)
-{
+clean(const char *s) {
     char *c = strdup(s != NULL ? s : "");
     if (c == NULL) {
         fprintf(stderr, "cfgrecv-monitor: out of memory\n");
@@ -118,8 +116,7 @@ clean(const char *s)
 
 /* width counts display columns (UTF-8 code points) of a clean string */
 static size_t
-width(const char *s)
-{
+width(const char *s) {
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         n += (*p & 0xC0) != 0x80;
@@ -137,8 +134,7 @@ static void addf(lines *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
-addf(lines *l, const char *fmt, ...)
-{
+addf(lines *l, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
@@ -164,8 +160,7 @@ addf(lines *l, const char *fmt, ...)
 }
 
 static void
-lines_free(lines *l)
-{
+lines_free(lines *l) {
     for (size_t i = 0; i < l->n; i++) {
         free(l->v[i]);
     }
@@ -174,8 +169,7 @@ lines_free(lines *l)
 }
 
 static void
-lines_print(const lines *l)
-{
+lines_print(const lines *l) {
     for (size_t i = 0; i < l->n; i++) {
         printf("%s\n", l->v[i]);
     }
@@ -192,8 +186,7 @@ typedef struct table {
 } table;
 
 static void
-trow(table *t, ...)
-{
+trow(table *t, ...) {
     if (t->nrows == t->cap) {
         size_t nc = t->cap ? t->cap * 2 : 32;
         char **nv = realloc(t->cells, nc * t->ncols * sizeof(*nv));
@@ -213,8 +206,7 @@ trow(table *t, ...)
 }
 
 static void
-tput(table *t, lines *out)
-{
+tput(table *t, lines *out) {
     size_t w[MAXCOLS] = {0};
     for (size_t r = 0; r < t->nrows; r++) {
         for (size_t c = 0; c < t->ncols; c++) {
@@ -237,8 +229,8 @@ tput(table *t, lines *out)
             bool last = c + 1 == t->ncols;
             int k;
             if (t->right[c]) {
-                k = snprintf(buf + len, sizeof(buf) - len, "%*s%s%s",
-                             (int)pad, "", s, last ? "" : "  ");
+                k = snprintf(buf + len, sizeof(buf) - len, "%*s%s%s", (int)pad,
+                             "", s, last ? "" : "  ");
             } else {
                 k = snprintf(buf + len, sizeof(buf) - len, "%s%*s", s,
                              last ? 0 : (int)pad + 2, "");
@@ -266,35 +258,30 @@ tput(table *t, lines *out)
 }
 
 static json_int_t
-geti(const json_t *o, const char *k)
-{
+geti(const json_t *o, const char *k) {
     return json_integer_value(json_object_get(o, k));
 }
 
 static const char *
-gets_(const json_t *o, const char *k)
-{
+gets_(const json_t *o, const char *k) {
     const char *s = json_string_value(json_object_get(o, k));
     return s != NULL ? s : "";
 }
 
 static const char *
-num(char *buf, json_int_t v)
-{
+num(char *buf, json_int_t v) {
     sprintf(buf, "%lld", (long long)v);
     return buf;
 }
 
 static void
-fmt_duration(char *buf, size_t len, double secs)
-{
+fmt_duration(char *buf, size_t len, double secs) {
     unsigned long s = secs > 0 ? (unsigned long)secs : 0;
     if (s >= 86400) {
         snprintf(buf, len, "%lud%02luh%02lum", s / 86400, s / 3600 % 24,
                  s / 60 % 60);
     } else if (s >= 3600) {
-        snprintf(buf, len, "%luh%02lum%02lus", s / 3600, s / 60 % 60,
-                 s % 60);
+        snprintf(buf, len, "%luh%02lum%02lus", s / 3600, s / 60 % 60, s % 60);
     } else if (s >= 60) {
         snprintf(buf, len, "%lum%02lus", s / 60, s % 60);
     } else {
@@ -310,8 +297,7 @@ typedef struct client {
 } client;
 
 static int
-client_open(client *c, const char *url, int timeout_ms)
-{
+client_open(client *c, const char *url, int timeout_ms) {
     int rv;
     c->url = url;
     if ((rv = nng_req0_open(&c->s)) != 0) {
@@ -340,8 +326,7 @@ client_open(client *c, const char *url, int timeout_ms)
 /* ask sends cmd and sets *reply (malloc'd, NUL-terminated). Returns an
  * exit status; err (may be NULL) gets a reason on failure. */
 static int
-ask(client *c, const char *cmd, char **reply, char *err, size_t errlen)
-{
+ask(client *c, const char *cmd, char **reply, char *err, size_t errlen) {
     int rv;
     char *buf = NULL;
     size_t len = 0;
@@ -367,8 +352,7 @@ ask(client *c, const char *cmd, char **reply, char *err, size_t errlen)
 
 /* ask_json asks and parses; a reply {"error": ...} is EX_DAEMON. */
 static int
-ask_json(client *c, const char *cmd, json_t **doc, char *err, size_t errlen)
-{
+ask_json(client *c, const char *cmd, json_t **doc, char *err, size_t errlen) {
     char *text;
     int ex = ask(c, cmd, &text, err, errlen);
     *doc = NULL;
@@ -398,8 +382,7 @@ ask_json(client *c, const char *cmd, json_t **doc, char *err, size_t errlen)
 /* ---- readable views ---------------------------------------------------- */
 
 static void
-view_status(const json_t *st, lines *out)
-{
+view_status(const json_t *st, lines *out) {
     const json_t *cs = json_object_get(st, "config_service");
     const json_t *n = json_object_get(st, "counts");
     const json_t *c = json_object_get(st, "counters");
@@ -411,13 +394,12 @@ view_status(const json_t *st, lines *out)
     addf(out, "config version  %lld", (long long)geti(st, "version"));
     addf(out, "uptime          %s", up);
     addf(out, "config service  %s, %s",
-         json_is_true(json_object_get(cs, "notify_connected"))
-             ? "connected"
-             : "DISCONNECTED",
+         json_is_true(json_object_get(cs, "notify_connected")) ? "connected"
+                                                               : "DISCONNECTED",
          json_is_true(json_object_get(cs, "synced")) ? "synced"
                                                      : "not synced yet");
     addf(out, "  requests      %s", req);
-    addf(out, "  notifies      %s", not);
+    addf(out, "  notifies      %s", not );
     addf(out, "workspaces      %lld", (long long)geti(n, "workspaces"));
     addf(out, "flows           %lld", (long long)geti(n, "flows"));
     addf(out, "actors          %lld", (long long)geti(n, "actors"));
@@ -439,15 +421,13 @@ view_status(const json_t *st, lines *out)
     addf(out, "resyncs         %lld", (long long)geti(c, "resyncs"));
     addf(out, "events dropped  %lld", (long long)geti(c, "events_dropped"));
     free(req);
-    free(not);
+    free(not );
 }
 
 static void
-tree_rows(table *t, const json_t *node, int depth, json_int_t *restarts)
-{
+tree_rows(table *t, const json_t *node, int depth, json_int_t *restarts) {
     char name[160], r[24], d[24], h[24], in[24], o[24];
-    snprintf(name, sizeof(name), "%*s%s", depth * 2, "",
-             gets_(node, "name"));
+    snprintf(name, sizeof(name), "%*s%s", depth * 2, "", gets_(node, "name"));
     const char *state = gets_(node, "state");
     char st[64];
     json_int_t delay = geti(node, "next_delay_ms");
@@ -468,8 +448,7 @@ tree_rows(table *t, const json_t *node, int depth, json_int_t *restarts)
 }
 
 static bool
-in_tree(const json_t *node, json_int_t id)
-{
+in_tree(const json_t *node, json_int_t id) {
     if (geti(node, "id") == id) {
         return true;
     }
@@ -484,8 +463,7 @@ in_tree(const json_t *node, json_int_t id)
 }
 
 static void
-view_actors(const json_t *doc, lines *out, json_int_t *restarts)
-{
+view_actors(const json_t *doc, lines *out, json_int_t *restarts) {
     table t = {.ncols = 8};
     for (int i = 3; i < 8; i++) {
         t.right[i] = true;
@@ -524,8 +502,7 @@ view_actors(const json_t *doc, lines *out, json_int_t *restarts)
 /* flows_rows adds the flow table; max_rows limits the data rows (0 = no
  * limit) and says how many were left out. */
 static void
-view_flows(const json_t *doc, lines *out, size_t max_rows)
-{
+view_flows(const json_t *doc, lines *out, size_t max_rows) {
     table t = {.ncols = 7};
     t.right[4] = true;
     trow(&t, "WORKSPACE", "FLOW", "STATE", "BLUEPRINT", "RESTARTS", "SINCE",
@@ -533,8 +510,7 @@ view_flows(const json_t *doc, lines *out, size_t max_rows)
     size_t shown = 0, total = 0;
     const char *wk, *fk;
     json_t *wv, *fv;
-    json_object_foreach((json_t *)json_object_get(doc, "workspaces"), wk,
-                        wv) {
+    json_object_foreach((json_t *)json_object_get(doc, "workspaces"), wk, wv) {
         json_object_foreach(wv, fk, fv) {
             total++;
             if (max_rows != 0 && shown >= max_rows) {
@@ -556,30 +532,28 @@ view_flows(const json_t *doc, lines *out, size_t max_rows)
     }
 }
 
-static const char *const states[] = {"running", "starting", "backoff",
-                                     "failed", "stopping"};
+static const char *const states[] = {"running", "starting", "backoff", "failed",
+                                     "stopping"};
 
 static void
-view_workspaces(const json_t *doc, lines *out)
-{
+view_workspaces(const json_t *doc, lines *out) {
     table t = {.ncols = 9};
     for (int i = 1; i < 8; i++) {
         t.right[i] = true;
     }
-    trow(&t, "WORKSPACE", "VERSION", "FLOWS", "RUNNING", "STARTING",
-         "BACKOFF", "FAILED", "STOPPING", "FETCHING");
+    trow(&t, "WORKSPACE", "VERSION", "FLOWS", "RUNNING", "STARTING", "BACKOFF",
+         "FAILED", "STOPPING", "FETCHING");
     const char *wk;
     json_t *wv;
-    json_object_foreach((json_t *)json_object_get(doc, "workspaces"), wk,
-                        wv) {
+    json_object_foreach((json_t *)json_object_get(doc, "workspaces"), wk, wv) {
         char v[24], f[24], c[5][24];
         const json_t *st = json_object_get(wv, "states");
         for (int i = 0; i < 5; i++) {
             num(c[i], geti(st, states[i]));
         }
         const json_t *ver = json_object_get(wv, "version");
-        trow(&t, wk, json_is_integer(ver) ? num(v, json_integer_value(ver))
-                                          : "-",
+        trow(&t, wk,
+             json_is_integer(ver) ? num(v, json_integer_value(ver)) : "-",
              num(f, geti(wv, "flows")), c[0], c[1], c[2], c[3], c[4],
              json_is_true(json_object_get(wv, "fetching")) ? "yes" : "no");
     }
@@ -589,8 +563,7 @@ view_workspaces(const json_t *doc, lines *out)
 /* ---- one-shot commands ------------------------------------------------- */
 
 static int
-run_query(const opts *o, const char *cmd, const char *view)
-{
+run_query(const opts *o, const char *cmd, const char *view) {
     client c;
     int ex = client_open(&c, o->url, o->timeout_ms);
     if (ex != EX_OK) {
@@ -633,8 +606,7 @@ run_query(const opts *o, const char *cmd, const char *view)
         } else if (strcmp(view, "actors") == 0) {
             view_actors(doc, &out, NULL);
         } else if (strcmp(view, "flows") == 0) {
-            addf(&out, "config version %lld",
-                 (long long)geti(doc, "version"));
+            addf(&out, "config version %lld", (long long)geti(doc, "version"));
             view_flows(doc, &out, 0);
         } else {
             view_workspaces(doc, &out);
@@ -649,8 +621,7 @@ run_query(const opts *o, const char *cmd, const char *view)
 /* ---- events -------------------------------------------------------------- */
 
 static void
-print_event(const char *line, size_t len, bool raw)
-{
+print_event(const char *line, size_t len, bool raw) {
     if (raw) {
         fwrite(line, 1, len, stdout);
         if (len == 0 || line[len - 1] != '\n') {
@@ -701,8 +672,7 @@ print_event(const char *line, size_t len, bool raw)
 }
 
 static int
-run_events(const opts *o)
-{
+run_events(const opts *o) {
     nng_socket s;
     int rv;
     if ((rv = nng_sub0_open(&s)) != 0) {
@@ -771,7 +741,8 @@ run_events(const opts *o)
     return fflush(stdout) == 0 ? EX_OK : EX_DAEMON;
 }
 
-/* ---- top ------------------------------------------------------------------ */
+/* ---- top ------------------------------------------------------------------
+ */
 
 typedef struct rates {
     bool have;
@@ -780,8 +751,7 @@ typedef struct rates {
 } rates;
 
 static double
-mono_s(void)
-{
+mono_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
@@ -790,9 +760,8 @@ mono_s(void)
 /* frame builds one snapshot into out. Returns EX_OK, or the error of the
  * first query that failed (err set). */
 static int
-frame(client *c, const opts *o, rates *rt, lines *out, size_t rows,
-      char *err, size_t errlen)
-{
+frame(client *c, const opts *o, rates *rt, lines *out, size_t rows, char *err,
+      size_t errlen) {
     json_t *st = NULL, *ac = NULL, *fl = NULL;
     int ex;
     if ((ex = ask_json(c, "status", &st, err, errlen)) != EX_OK ||
@@ -835,9 +804,8 @@ frame(client *c, const opts *o, rates *rt, lines *out, size_t rows,
     free(url);
     addf(out, "config version %lld   uptime %s   config service %s%s",
          (long long)geti(st, "version"), up,
-         json_is_true(json_object_get(cs, "notify_connected"))
-             ? "connected"
-             : "DISCONNECTED",
+         json_is_true(json_object_get(cs, "notify_connected")) ? "connected"
+                                                               : "DISCONNECTED",
          json_is_true(json_object_get(cs, "synced")) ? ", synced" : "");
 
     json_int_t by[5] = {0};
@@ -887,8 +855,7 @@ static struct termios saved_tio;
 static bool tio_saved;
 
 static void
-term_restore(void)
-{
+term_restore(void) {
     if (tio_saved) {
         tcsetattr(0, TCSANOW, &saved_tio);
         tio_saved = false;
@@ -901,8 +868,7 @@ term_restore(void)
 /* draw writes the frame over the screen, each line cut to the width,
  * with one write so nothing flickers. */
 static void
-draw(const lines *l, size_t rows, size_t cols)
-{
+draw(const lines *l, size_t rows, size_t cols) {
     size_t cap = (cols * 4 + 16) * (rows + 1) + 64;
     char *buf = malloc(cap);
     if (buf == NULL) {
@@ -941,8 +907,7 @@ draw(const lines *l, size_t rows, size_t cols)
 }
 
 static int
-run_top(const opts *o)
-{
+run_top(const opts *o) {
     client c;
     int ex = client_open(&c, o->url, o->timeout_ms);
     if (ex != EX_OK) {
@@ -1047,13 +1012,20 @@ run_top(const opts *o)
     return EX_OK;
 }
 
-/* ---- main ------------------------------------------------------------------ */
+/* ---- main ------------------------------------------------------------------
+ */
 
 int
-main(int argc, char **argv)
-{
-    enum { O_URL = 256, O_EVURL, O_TIMEOUT, O_JSON, O_INTERVAL, O_ITER,
-           O_COUNT };
+main(int argc, char **argv) {
+    enum {
+        O_URL = 256,
+        O_EVURL,
+        O_TIMEOUT,
+        O_JSON,
+        O_INTERVAL,
+        O_ITER,
+        O_COUNT
+    };
     static const struct option lo[] = {
         {"url", required_argument, NULL, O_URL},
         {"events-url", required_argument, NULL, O_EVURL},
@@ -1075,9 +1047,15 @@ main(int argc, char **argv)
     uint64_t n;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
-        case O_URL: o.url = optarg; break;
-        case O_EVURL: o.events_url = optarg; break;
-        case O_JSON: o.json = true; break;
+        case O_URL:
+            o.url = optarg;
+            break;
+        case O_EVURL:
+            o.events_url = optarg;
+            break;
+        case O_JSON:
+            o.json = true;
+            break;
         case O_TIMEOUT: {
             char *end;
             double s = strtod(optarg, &end);

@@ -26,28 +26,45 @@
 #include "monitor.h"
 #include "receiver.h"
 
-
 /* ---- loopback checks --------------------------------------------------- */
 
-Test(monitor, url_loopback)
-{
+Test(monitor, url_loopback) {
     static const char *const yes[] = {
-        "ipc:///tmp/x.ipc", "inproc://m", "abstract://m",
-        "tcp://127.0.0.1:5555", "tcp://127.9.8.7:1", "tcp4://127.0.0.1:5",
-        "tcp://localhost:5555", "tcp://LOCALHOST:5555", "tcp://[::1]:5555",
-        "tcp6://[::1]:5555", "ws://127.0.0.1:8080/mon", "tls+tcp://[::1]:9",
-        "tcp://[::ffff:127.0.0.1]:5555", "tcp://127.0.0.1:0",
+        "ipc:///tmp/x.ipc",
+        "inproc://m",
+        "abstract://m",
+        "tcp://127.0.0.1:5555",
+        "tcp://127.9.8.7:1",
+        "tcp4://127.0.0.1:5",
+        "tcp://localhost:5555",
+        "tcp://LOCALHOST:5555",
+        "tcp://[::1]:5555",
+        "tcp6://[::1]:5555",
+        "ws://127.0.0.1:8080/mon",
+        "tls+tcp://[::1]:9",
+        "tcp://[::ffff:127.0.0.1]:5555",
+        "tcp://127.0.0.1:0",
     };
     static const char *const no[] = {
-        "tcp://0.0.0.0:5555", "tcp://:5555", "tcp://*:5555",
-        "tcp://10.0.0.1:5555", "tcp://[::]:5555", "tcp://example.com:5",
-        "tcp://127.0.0.1", "tcp://127.0.0.1:99999", "tcp://::1:5555",
-        "tcp://[::1:5555", "ws://0.0.0.0:80/x", "zt://1.2.3:5", "", "ipc",
-        "tcp://127.0.0.1:55a", "tcp://128.0.0.1:5555",
+        "tcp://0.0.0.0:5555",
+        "tcp://:5555",
+        "tcp://*:5555",
+        "tcp://10.0.0.1:5555",
+        "tcp://[::]:5555",
+        "tcp://example.com:5",
+        "tcp://127.0.0.1",
+        "tcp://127.0.0.1:99999",
+        "tcp://::1:5555",
+        "tcp://[::1:5555",
+        "ws://0.0.0.0:80/x",
+        "zt://1.2.3:5",
+        "",
+        "ipc",
+        "tcp://127.0.0.1:55a",
+        "tcp://128.0.0.1:5555",
     };
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-        cr_expect(cra_url_is_loopback(yes[i]), "%s should be loopback",
-                  yes[i]);
+        cr_expect(cra_url_is_loopback(yes[i]), "%s should be loopback", yes[i]);
     }
     for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
         cr_expect(!cra_url_is_loopback(no[i]), "%s should not be loopback",
@@ -56,8 +73,7 @@ Test(monitor, url_loopback)
     cr_expect(!cra_url_is_loopback(NULL));
 }
 
-Test(monitor, hostport_loopback)
-{
+Test(monitor, hostport_loopback) {
     cr_expect(cra_hostport_is_loopback("127.0.0.1:9100"));
     cr_expect(cra_hostport_is_loopback("localhost:9100"));
     cr_expect(cra_hostport_is_loopback("[::1]:9100"));
@@ -74,8 +90,7 @@ Test(monitor, hostport_loopback)
 /* ---- Prometheus text ----------------------------------------------------- */
 
 static bool
-has_line(const char *text, const char *line)
-{
+has_line(const char *text, const char *line) {
     size_t n = strlen(line);
     for (const char *p = text; (p = strstr(p, line)) != NULL; p++) {
         if ((p == text || p[-1] == '\n') && p[n] == '\n') {
@@ -85,8 +100,7 @@ has_line(const char *text, const char *line)
     return false;
 }
 
-Test(monitor, metrics_text_from_documents)
-{
+Test(monitor, metrics_text_from_documents) {
     json_t *status = json_loads(
         "{\"version\":7,\"uptime_s\":12.5,\"counts\":{\"workspaces\":2,"
         "\"flows\":3,\"actors\":9},\"config_service\":{\"notify_connected\":"
@@ -165,8 +179,7 @@ Test(monitor, metrics_text_from_documents)
     json_decref(actors);
 }
 
-Test(monitor, workspaces_doc_counts_states)
-{
+Test(monitor, workspaces_doc_counts_states) {
     json_t *flows = json_loads(
         "{\"version\":9,\"workspaces\":{\"a\":{\"f1\":{\"state\":\"running\"},"
         "\"f2\":{\"state\":\"running\"},\"f3\":{\"state\":\"backoff\"}},"
@@ -201,26 +214,24 @@ Test(monitor, workspaces_doc_counts_states)
 
 /* ---- events ------------------------------------------------------------- */
 
-Test(monitor, event_text_has_event_and_ts_first)
-{
+Test(monitor, event_text_has_event_and_ts_first) {
     /* 2024-05-01T12:34:56.789Z */
     uint64_t ms = 1714566896789ull;
-    char *t = cra_event_text(
-        "flow.running", ms,
-        json_pack("{s:s, s:s, s:s}", "flow", "f1", "event", "forged", "ts",
-                  "forged"));
+    char *t = cra_event_text("flow.running", ms,
+                             json_pack("{s:s, s:s, s:s}", "flow", "f1", "event",
+                                       "forged", "ts", "forged"));
     cr_assert_not_null(t);
     cr_expect_str_eq(t, "{\"event\":\"flow.running\",\"ts\":"
                         "\"2024-05-01T12:34:56.789Z\",\"flow\":\"f1\"}");
     free(t);
     t = cra_event_text("x", 5, NULL);
-    cr_expect_str_eq(t, "{\"event\":\"x\",\"ts\":\"1970-01-01T00:00:00.005Z\"}");
+    cr_expect_str_eq(t,
+                     "{\"event\":\"x\",\"ts\":\"1970-01-01T00:00:00.005Z\"}");
     free(t);
     cr_expect_null(cra_event_text("bad\xff", 0, NULL));
 }
 
-Test(monitor, sup_event_fields)
-{
+Test(monitor, sup_event_fields) {
     cr_sup_event ev = {
         .kind = CR_SUP_EV_EXIT,
         .sup = 3,
@@ -234,10 +245,10 @@ Test(monitor, sup_event_fields)
     json_t *f = cra_sup_event_fields(&ev, &name);
     cr_assert_not_null(f);
     cr_expect_str_eq(name, "actor.exited");
-    json_t *want = json_pack("{s:s, s:s, s:i, s:i, s:s, s:i, s:s}",
-                             "supervisor", "receiver", "child", "fetcher",
-                             "restarts", 2, "id", 12, "exit", "error", "code",
-                             9, "reason", "boom");
+    json_t *want =
+        json_pack("{s:s, s:s, s:i, s:i, s:s, s:i, s:s}", "supervisor",
+                  "receiver", "child", "fetcher", "restarts", 2, "id", 12,
+                  "exit", "error", "code", 9, "reason", "boom");
     cr_expect(json_equal(f, want));
     json_decref(f);
     json_decref(want);
@@ -285,8 +296,7 @@ typedef struct fixture {
 } fixture;
 
 static void
-fx_start(fixture *f, int ipc_mode)
-{
+fx_start(fixture *f, int ipc_mode) {
     memset(f, 0, sizeof(*f));
     snprintf(f->dir, sizeof(f->dir), "/tmp/cfgrecv-mon-test.XXXXXX");
     cr_assert_not_null(mkdtemp(f->dir));
@@ -297,9 +307,8 @@ fx_start(fixture *f, int ipc_mode)
     snprintf(f->req, sizeof(f->req), "ipc://%s/req.ipc", f->dir);
     snprintf(f->notify, sizeof(f->notify), "ipc://%s/not.ipc", f->dir);
     cr_assert_eq(cr_rt_new(NULL, &f->rt), 0);
-    cra_cfgsvc_opts so = {.request_url = f->req,
-                          .notify_url = f->notify,
-                          .db_path = ":memory:"};
+    cra_cfgsvc_opts so = {
+        .request_url = f->req, .notify_url = f->notify, .db_path = ":memory:"};
     cr_assert_eq(cra_cfgsvc_start(f->rt, &so, &f->svc), 0);
     cra_receiver_opts ro = {
         .request_url = f->req,
@@ -313,8 +322,7 @@ fx_start(fixture *f, int ipc_mode)
 }
 
 static void
-fx_stop(fixture *f)
-{
+fx_stop(fixture *f) {
     cr_assert_eq(cra_receiver_stop(f->recv, 30000), 0);
     cra_cfgsvc_stop(f->svc);
     cr_expect_eq(cr_rt_actor_count(f->rt), 0, "actors left running");
@@ -326,10 +334,11 @@ fx_stop(fixture *f)
 }
 
 static json_t *
-answer(fixture *f, const char *cmd, size_t len)
-{
-    cra_monitor_opts o = {.recv = f->recv, .started_ms = cr_now_ms(),
-                          .request_url = f->req, .notify_url = f->notify};
+answer(fixture *f, const char *cmd, size_t len) {
+    cra_monitor_opts o = {.recv = f->recv,
+                          .started_ms = cr_now_ms(),
+                          .request_url = f->req,
+                          .notify_url = f->notify};
     char *text = cra_monitor_answer(f->rt, &o, cmd, len);
     cr_assert_not_null(text);
     size_t n = strlen(text);
@@ -341,21 +350,18 @@ answer(fixture *f, const char *cmd, size_t len)
 }
 
 static const json_t *
-child_named(const json_t *node, const char *name)
-{
+child_named(const json_t *node, const char *name) {
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(node, "children"), i, c) {
-        if (strcmp(json_string_value(json_object_get(c, "name")), name) ==
-            0) {
+        if (strcmp(json_string_value(json_object_get(c, "name")), name) == 0) {
             return c;
         }
     }
     return NULL;
 }
 
-Test(monitor, answers_in_a_receiver, .timeout = 60)
-{
+Test(monitor, answers_in_a_receiver, .timeout = 60) {
     fixture f;
     fx_start(&f, 0);
     struct stat st;
@@ -371,7 +377,7 @@ Test(monitor, answers_in_a_receiver, .timeout = 60)
                      "receiver");
     cr_expect_str_eq(json_string_value(json_object_get(tree, "kind")),
                      "supervisor");
-    static const char *const order[] = {"monitor", "events", "handlers",
+    static const char *const order[] = {"monitor", "events",       "handlers",
                                         "fetcher", "flow-manager", "notify"};
     const json_t *kids = json_object_get(tree, "children");
     cr_assert_eq(json_array_size(kids), 6);
@@ -380,12 +386,12 @@ Test(monitor, answers_in_a_receiver, .timeout = 60)
         cr_expect_str_eq(json_string_value(json_object_get(c, "name")),
                          order[i]);
         static const char *const keys[] = {
-            "id",       "kind",     "state",      "restarts",
-            "depth",    "high_water", "capacity", "msgs_in",
-            "msgs_out", "last_exit", "next_delay_ms"};
+            "id",       "kind",       "state",        "restarts",
+            "depth",    "high_water", "capacity",     "msgs_in",
+            "msgs_out", "last_exit",  "next_delay_ms"};
         for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-            cr_expect_not_null(json_object_get(c, keys[k]), "%s.%s",
-                               order[i], keys[k]);
+            cr_expect_not_null(json_object_get(c, keys[k]), "%s.%s", order[i],
+                               keys[k]);
         }
     }
     const json_t *h = child_named(tree, "handlers");
@@ -409,8 +415,8 @@ Test(monitor, answers_in_a_receiver, .timeout = 60)
     json_decref(j);
 
     j = answer(&f, "workspaces", 10);
-    cr_expect(json_is_object(json_object_get(
-        json_object_get(j, "workspaces"), "default")));
+    cr_expect(json_is_object(
+        json_object_get(json_object_get(j, "workspaces"), "default")));
     json_decref(j);
 
     j = answer(&f, "help", 4);
@@ -423,8 +429,9 @@ Test(monitor, answers_in_a_receiver, .timeout = 60)
     const struct {
         const char *c;
         size_t n;
-    } bad[] = {{"bogus", 5}, {"", 0}, {"\x01\xff\x00zz", 5}, {"  \n", 3},
-               {big, sizeof(big)}, {"status\0x", 8}};
+    } bad[] = {{"bogus", 5},          {"", 0},
+               {"\x01\xff\x00zz", 5}, {"  \n", 3},
+               {big, sizeof(big)},    {"status\0x", 8}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         j = answer(&f, bad[i].c, bad[i].n);
         cr_expect(json_is_string(json_object_get(j, "error")), "case %zu", i);
@@ -452,8 +459,7 @@ typedef struct sub {
 } sub;
 
 static void
-sub_open(sub *s, const char *url)
-{
+sub_open(sub *s, const char *url) {
     cr_assert_eq(nng_sub0_open(&s->s), 0);
     cr_assert_eq(nng_socket_set(s->s, NNG_OPT_SUB_SUBSCRIBE, "", 0), 0);
     cr_assert_eq(nng_dial(s->s, url, NULL, 0), 0);
@@ -462,8 +468,7 @@ sub_open(sub *s, const char *url)
 
 /* sub_next returns the next event (parsed) or NULL after wait_ms. */
 static json_t *
-sub_next(sub *s, int wait_ms)
-{
+sub_next(sub *s, int wait_ms) {
     uint64_t end = cr_now_ms() + (uint64_t)wait_ms;
     for (;;) {
         char *buf;
@@ -489,8 +494,7 @@ sub_next(sub *s, int wait_ms)
 /* wait_event reads events until one named `name` (and, if child is set,
  * with that child) arrives; NULL after wait_ms. */
 static json_t *
-wait_event(sub *s, const char *name, const char *child, int wait_ms)
-{
+wait_event(sub *s, const char *name, const char *child, int wait_ms) {
     uint64_t end = cr_now_ms() + (uint64_t)wait_ms;
     while (cr_now_ms() < end) {
         json_t *j = sub_next(s, (int)(end - cr_now_ms()) + 1);
@@ -513,8 +517,7 @@ wait_event(sub *s, const char *name, const char *child, int wait_ms)
     return NULL;
 }
 
-Test(monitor, events_published_with_supervisor_events, .timeout = 60)
-{
+Test(monitor, events_published_with_supervisor_events, .timeout = 60) {
     fixture f;
     fx_start(&f, 0660);
     struct stat st;
@@ -546,8 +549,7 @@ Test(monitor, events_published_with_supervisor_events, .timeout = 60)
     cr_assert_not_null(j, "no actor.exited");
     cr_expect_str_eq(json_string_value(json_object_get(j, "supervisor")),
                      "receiver");
-    cr_expect_str_eq(json_string_value(json_object_get(j, "exit")),
-                     "shutdown");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "exit")), "shutdown");
     json_decref(j);
     j = wait_event(&s, "actor.restart_scheduled", "notify", 10000);
     cr_assert_not_null(j, "no actor.restart_scheduled");
@@ -575,8 +577,7 @@ Test(monitor, events_published_with_supervisor_events, .timeout = 60)
     fx_stop(&f);
 }
 
-Test(monitor, refuses_remote_and_busy_endpoints, .timeout = 60)
-{
+Test(monitor, refuses_remote_and_busy_endpoints, .timeout = 60) {
     cr_rt *rt;
     cr_assert_eq(cr_rt_new(NULL, &rt), 0);
     cra_receiver *r = NULL;
