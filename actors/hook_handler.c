@@ -368,8 +368,7 @@ check_ids(const cra_flow_ref *f, char *err, size_t errlen)
 {
     if (cra_proc_id_check("workspace", f->workspace, err, errlen) != 0 ||
         cra_proc_id_check("flow", f->id, err, errlen) != 0) {
-        CR_WARN(COMP, "%s", err);
-        return -1;
+        return -1; /* logged by the handler actor */
     }
     return 0;
 }

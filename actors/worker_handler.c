@@ -112,8 +112,7 @@ w_start(void *state, const cra_flow_ref *f, char *err, size_t errlen)
     wsup *s = state;
     if (cra_proc_id_check("workspace", f->workspace, err, errlen) != 0 ||
         cra_proc_id_check("flow", f->id, err, errlen) != 0) {
-        CR_WARN(COMP, "%s", err);
-        return CRA_REFUSED;
+        return CRA_REFUSED; /* logged by the handler actor */
     }
     wflow *old = wflow_get(s, f->workspace, f->id);
     if (old != NULL) { /* cannot happen: the handler actor stops first */
