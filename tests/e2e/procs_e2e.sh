@@ -284,6 +284,7 @@ set -e
 DPID=
 took=$((($(date +%s%N) - t0) / 1000000))
 [ "$rc" = 0 ] || fail "daemon exit $rc"
+! grep -q "Sanitizer\|runtime error" "$D/daemon.log" || fail "sanitizer report"
 # the stubborn worker is killed at the end of the 2 s grace, the others
 # go at once, all within one grace period
 [ "$took" -ge 1900 ] || fail "SIGKILL came before the grace: $took ms"
