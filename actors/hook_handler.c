@@ -49,7 +49,7 @@ typedef struct job {
     uint64_t version;
     unsigned attempts; /* failed runs so far (stop) */
     job_state st;
-    uint64_t key; /* child (running) or retry timer message (retry) */
+    uint64_t key;     /* child (running) or retry timer message (retry) */
     struct job *next; /* queue link */
 } job;
 
@@ -83,8 +83,7 @@ typedef struct hook {
 } hook;
 
 static char *
-dupn(const char *s, size_t n)
-{
+dupn(const char *s, size_t n) {
     char *d = malloc(n + 1);
     if (d != NULL) {
         if (n > 0) {
@@ -96,8 +95,7 @@ dupn(const char *s, size_t n)
 }
 
 static void
-job_free(job *j)
-{
+job_free(job *j) {
     if (j != NULL) {
         free(j->text);
         free(j->bp);
@@ -106,8 +104,7 @@ job_free(job *j)
 }
 
 static void
-hflow_free(void *p)
-{
+hflow_free(void *p) {
     hflow *hf = p;
     free(hf->ws);
     free(hf->id);
@@ -119,8 +116,7 @@ hflow_free(void *p)
 }
 
 static hflow *
-hflow_get(hook *hk, const char *ws, const char *id, bool create)
-{
+hflow_get(hook *hk, const char *ws, const char *id, bool create) {
     size_t a = strlen(ws), b = strlen(id);
     char *k = malloc(a + b + 1);
     if (k == NULL) {
@@ -154,8 +150,7 @@ hflow_get(hook *hk, const char *ws, const char *id, bool create)
 
 /* hflow_drop forgets hf once it owes nothing and has nothing running. */
 static void
-hflow_drop(hook *hk, hflow *hf)
-{
+hflow_drop(hook *hk, hflow *hf) {
     if (hf->started || hf->job != NULL || hk->shut) {
         return;
     }
@@ -165,8 +160,7 @@ hflow_drop(hook *hk, hflow *hf)
 
 /* exit_cb runs on the watcher thread: tell the actor. */
 static void
-exit_cb(void *arg, uint64_t key)
-{
+exit_cb(void *arg, uint64_t key) {
     hook *hk = arg;
     cr_msg *m = cr_msg_new_bytes(HOOK_EXIT, &key, sizeof(key));
     if (m == NULL) {
@@ -179,8 +173,7 @@ exit_cb(void *arg, uint64_t key)
 }
 
 static int
-msg_key(const cr_msg *m, uint64_t *key)
-{
+msg_key(const cr_msg *m, uint64_t *key) {
     if (cr_msg_len(m) != sizeof(*key)) {
         return CR_EPROTO;
     }
@@ -193,8 +186,7 @@ msg_key(const cr_msg *m, uint64_t *key)
 static int
 spawn_hook(hook *hk, hflow *hf, int op, const char *text, size_t len,
            const char *bp, uint64_t version, uint64_t *keyp, char *err,
-           size_t errlen)
-{
+           size_t errlen) {
     cra_proc_cmd cmd;
     const char *mid[1] = {op_names[op]};
     if (cra_proc_cmd_build(&cmd, hk->o->path, mid, 1, hf->ws, hf->id, bp,
@@ -222,8 +214,7 @@ spawn_hook(hook *hk, hflow *hf, int op, const char *text, size_t len,
 }
 
 static void
-enqueue(hook *hk, job *j)
-{
+enqueue(hook *hk, job *j) {
     j->st = J_QUEUED;
     j->key = 0;
     j->next = NULL;
@@ -239,8 +230,7 @@ static void finish(hook *hk, job *j, bool ok, const char *why);
 
 /* pump starts queued jobs while slots are free. */
 static void
-pump(hook *hk)
-{
+pump(hook *hk) {
     while (hk->active < hk->conc && hk->qhead != NULL) {
         job *j = hk->qhead;
         hk->qhead = j->next;
@@ -269,29 +259,25 @@ pump(hook *hk)
 }
 
 static void
-done(hook *hk, job *j, int rc, const char *err)
-{
-    if (cra_handler_done(hk->rt, hk->self, j->hf->ws, j->hf->id, j->op_seq,
-                         rc, err) != 0) {
-        CR_ERROR(COMP, "%s/%s: cannot report the %s hook's result",
-                 j->hf->ws, j->hf->id, op_names[j->op]);
+done(hook *hk, job *j, int rc, const char *err) {
+    if (cra_handler_done(hk->rt, hk->self, j->hf->ws, j->hf->id, j->op_seq, rc,
+                         err) != 0) {
+        CR_ERROR(COMP, "%s/%s: cannot report the %s hook's result", j->hf->ws,
+                 j->hf->id, op_names[j->op]);
     }
 }
 
 static void
-stop_failed_event(hook *hk, hflow *hf, const char *err)
-{
+stop_failed_event(hook *hk, hflow *hf, const char *err) {
     if (cra_events_enabled(hk->rt)) {
         cra_emit(hk->rt, "flow.stop_failed",
                  json_pack("{s:s, s:s, s:s, s:s}", "handler", "hook",
-                           "workspace", hf->ws, "flow", hf->id, "error",
-                           err));
+                           "workspace", hf->ws, "flow", hf->id, "error", err));
     }
 }
 
 static uint64_t
-stop_retry_delay(unsigned attempts)
-{
+stop_retry_delay(unsigned attempts) {
     uint64_t d = 200;
     for (unsigned i = 1; i < attempts && d < 5000; i++) {
         d *= 2;
@@ -302,13 +288,11 @@ stop_retry_delay(unsigned attempts)
 /* finish applies a job's outcome (why: the failure) and frees it, or
  * schedules its retry. */
 static void
-finish(hook *hk, job *j, bool ok, const char *why)
-{
+finish(hook *hk, job *j, bool ok, const char *why) {
     hflow *hf = j->hf;
     char err[1200];
     if (!ok) {
-        snprintf(err, sizeof(err), "%s hook failed: %s", op_names[j->op],
-                 why);
+        snprintf(err, sizeof(err), "%s hook failed: %s", op_names[j->op], why);
     }
     if (j->op != OP_STOP) {
         if (ok) {
@@ -331,12 +315,12 @@ finish(hook *hk, job *j, bool ok, const char *why)
         uint64_t delay = stop_retry_delay(j->attempts);
         uint64_t key = ++hk->next_key;
         cr_msg *m = cr_msg_new_bytes(HOOK_RETRY, &key, sizeof(key));
-        if (m != NULL &&
-            cra_strmap_put(hk->jobs, (const char *)&key, sizeof(key), j,
-                           NULL) == 0) {
+        if (m != NULL && cra_strmap_put(hk->jobs, (const char *)&key,
+                                        sizeof(key), j, NULL) == 0) {
             if (cr_send_after(hk->rt, hk->self, m, delay, NULL) == 0) {
-                CR_WARN(COMP, "%s/%s: %s (attempt %u of %u); retry in "
-                              "%llu ms",
+                CR_WARN(COMP,
+                        "%s/%s: %s (attempt %u of %u); retry in "
+                        "%llu ms",
                         hf->ws, hf->id, err, j->attempts, hk->attempts,
                         (unsigned long long)delay);
                 j->st = J_RETRY;
@@ -349,8 +333,9 @@ finish(hook *hk, job *j, bool ok, const char *why)
         /* cannot schedule: give up now */
     }
     if (!ok) {
-        CR_ERROR(COMP, "%s/%s: %s; gave up after %u attempts, the flow is "
-                       "gone",
+        CR_ERROR(COMP,
+                 "%s/%s: %s; gave up after %u attempts, the flow is "
+                 "gone",
                  hf->ws, hf->id, err, j->attempts);
         stop_failed_event(hk, hf, err);
     }
@@ -364,8 +349,7 @@ finish(hook *hk, job *j, bool ok, const char *why)
 /* ---- the handler's calls --------------------------------------------- */
 
 static int
-check_ids(const cra_flow_ref *f, char *err, size_t errlen)
-{
+check_ids(const cra_flow_ref *f, char *err, size_t errlen) {
     if (cra_proc_id_check("workspace", f->workspace, err, errlen) != 0 ||
         cra_proc_id_check("flow", f->id, err, errlen) != 0) {
         return -1; /* logged by the handler actor */
@@ -374,8 +358,7 @@ check_ids(const cra_flow_ref *f, char *err, size_t errlen)
 }
 
 static int
-submit(hook *hk, int op, const cra_flow_ref *f, char *err, size_t errlen)
-{
+submit(hook *hk, int op, const cra_flow_ref *f, char *err, size_t errlen) {
     hflow *hf = hflow_get(hk, f->workspace, f->id, op != OP_STOP);
     if (op == OP_STOP && (hf == NULL || !hf->started)) {
         return CRA_OK; /* its start hook never succeeded: nothing owed */
@@ -422,8 +405,7 @@ submit(hook *hk, int op, const cra_flow_ref *f, char *err, size_t errlen)
 }
 
 static int
-h_start(void *state, const cra_flow_ref *f, char *err, size_t errlen)
-{
+h_start(void *state, const cra_flow_ref *f, char *err, size_t errlen) {
     if (check_ids(f, err, errlen) != 0) {
         return CRA_REFUSED;
     }
@@ -431,8 +413,7 @@ h_start(void *state, const cra_flow_ref *f, char *err, size_t errlen)
 }
 
 static int
-h_update(void *state, const cra_flow_ref *f, char *err, size_t errlen)
-{
+h_update(void *state, const cra_flow_ref *f, char *err, size_t errlen) {
     return submit(state, OP_UPDATE, f, err, errlen);
 }
 
@@ -449,13 +430,12 @@ typedef struct slot {
 } slot;
 
 static void
-slot_start(hook *hk, slot *s)
-{
+slot_start(hook *hk, slot *s) {
     char err[512];
     while (s->attempts < hk->attempts) {
         if (spawn_hook(hk, s->hf, OP_STOP, s->hf->text,
-                       s->hf->text ? s->hf->len : 0, s->hf->bp,
-                       s->hf->version, &s->key, err, sizeof(err)) == 0) {
+                       s->hf->text ? s->hf->len : 0, s->hf->bp, s->hf->version,
+                       &s->key, err, sizeof(err)) == 0) {
             s->busy = true;
             return;
         }
@@ -470,11 +450,9 @@ slot_start(hook *hk, slot *s)
 }
 
 static void
-slot_wait(hook *hk, slot *s)
-{
+slot_wait(hook *hk, slot *s) {
     cra_proc_exit ex;
-    int rv = cra_procw_wait(hk->pw, s->key, (int)hk->timeout_ms + 10000,
-                            &ex);
+    int rv = cra_procw_wait(hk->pw, s->key, (int)hk->timeout_ms + 10000, &ex);
     s->busy = false;
     if (rv == 0 && cra_proc_exit_ok(&ex)) {
         s->hf->started = false;
@@ -492,14 +470,14 @@ slot_wait(hook *hk, slot *s)
         CR_WARN(COMP, "%s/%s: %s (attempt %u of %u); retrying", s->hf->ws,
                 s->hf->id, e, s->attempts, hk->attempts);
         struct timespec ts = {.tv_sec = 0,
-                              .tv_nsec = (long)stop_retry_delay(s->attempts)
-                                         * 1000000L};
+                              .tv_nsec = (long)stop_retry_delay(s->attempts) *
+                                         1000000L};
         nanosleep(&ts, NULL);
         slot_start(hk, s);
         return;
     }
-    CR_ERROR(COMP, "%s/%s: %s; gave up after %u attempts", s->hf->ws,
-             s->hf->id, e, s->attempts);
+    CR_ERROR(COMP, "%s/%s: %s; gave up after %u attempts", s->hf->ws, s->hf->id,
+             e, s->attempts);
     stop_failed_event(hk, s->hf, e);
     free(s->hf->stop_err);
     s->hf->stop_err = strdup(e);
@@ -509,8 +487,7 @@ slot_wait(hook *hk, slot *s)
 /* shutdown_all: hooks in flight finish, then every started flow's stop
  * hook runs, `conc` at a time. Runs once. */
 static void
-shutdown_all(hook *hk)
-{
+shutdown_all(hook *hk) {
     if (hk->shut) {
         return;
     }
@@ -535,8 +512,8 @@ shutdown_all(hook *hk)
         cra_strmap_del(hk->jobs, k, kl);
         if (j->st == J_RUNNING) {
             cra_proc_exit ex;
-            int rv = cra_procw_wait(hk->pw, j->key,
-                                    (int)hk->timeout_ms + 10000, &ex);
+            int rv = cra_procw_wait(hk->pw, j->key, (int)hk->timeout_ms + 10000,
+                                    &ex);
             bool ok = rv == 0 && cra_proc_exit_ok(&ex);
             if (j->op == OP_START && ok) {
                 j->hf->started = true;
@@ -604,8 +581,7 @@ shutdown_all(hook *hk)
 }
 
 static int
-h_stop(void *state, const cra_flow_ref *f, char *err, size_t errlen)
-{
+h_stop(void *state, const cra_flow_ref *f, char *err, size_t errlen) {
     hook *hk = state;
     if (!f->sync) {
         return submit(hk, OP_STOP, f, err, errlen);
@@ -622,8 +598,7 @@ h_stop(void *state, const cra_flow_ref *f, char *err, size_t errlen)
 /* ---- messages --------------------------------------------------------- */
 
 static int
-on_exit_msg(hook *hk, const cr_msg *m)
-{
+on_exit_msg(hook *hk, const cr_msg *m) {
     uint64_t key;
     cra_proc_exit ex;
     if (msg_key(m, &key) != 0 || cra_procw_take(hk->pw, key, &ex) != 0) {
@@ -639,17 +614,16 @@ on_exit_msg(hook *hk, const cr_msg *m)
     if (!ok) {
         cra_proc_exit_text(&ex, why, sizeof(why));
     }
-    CR_DEBUG(COMP, "%s/%s: %s hook done in %llu ms%s%s", j->hf->ws,
-             j->hf->id, op_names[j->op], (unsigned long long)ex.ran_ms,
-             ok ? "" : ": ", why);
+    CR_DEBUG(COMP, "%s/%s: %s hook done in %llu ms%s%s", j->hf->ws, j->hf->id,
+             op_names[j->op], (unsigned long long)ex.ran_ms, ok ? "" : ": ",
+             why);
     finish(hk, j, ok, why);
     pump(hk);
     return 0;
 }
 
 static int
-on_retry_msg(hook *hk, const cr_msg *m)
-{
+on_retry_msg(hook *hk, const cr_msg *m) {
     uint64_t key;
     if (msg_key(m, &key) != 0) {
         return 0;
@@ -664,8 +638,7 @@ on_retry_msg(hook *hk, const cr_msg *m)
 }
 
 static int
-h_handle(void *state, cr_ctx *ctx, const cr_msg *m)
-{
+h_handle(void *state, cr_ctx *ctx, const cr_msg *m) {
     hook *hk = state;
     switch (cr_msg_type(m)) {
     case HOOK_EXIT:
@@ -681,8 +654,7 @@ h_handle(void *state, cr_ctx *ctx, const cr_msg *m)
 /* ---- life cycle --------------------------------------------------------- */
 
 static void
-h_terminate(void *state)
-{
+h_terminate(void *state) {
     hook *hk = state;
     shutdown_all(hk);
     cra_procw_destroy(hk->pw, 1000);
@@ -692,8 +664,7 @@ h_terminate(void *state)
 }
 
 static int
-h_init(cr_ctx *ctx, void *arg, void **state)
-{
+h_init(cr_ctx *ctx, void *arg, void **state) {
     const cra_hook_opts *o = arg;
     hook *hk = calloc(1, sizeof(*hk));
     if (hk == NULL) {
@@ -715,15 +686,14 @@ h_init(cr_ctx *ctx, void *arg, void **state)
         free(hk);
         return rv;
     }
-    CR_INFO(COMP, "hook runner: %s (concurrency %u, timeout %llu ms)",
-            o->path, hk->conc, (unsigned long long)hk->timeout_ms);
+    CR_INFO(COMP, "hook runner: %s (concurrency %u, timeout %llu ms)", o->path,
+            hk->conc, (unsigned long long)hk->timeout_ms);
     *state = hk;
     return 0;
 }
 
 void
-cra_hook_handler(cra_flow_handler *h, const cra_hook_opts *o)
-{
+cra_hook_handler(cra_flow_handler *h, const cra_hook_opts *o) {
     *h = (cra_flow_handler){
         .name = "hook",
         .init = h_init,

@@ -10,14 +10,12 @@
 
 #include "cfgrecv/actor.h"
 
-static const char *const inherited[] = {"HOME",   "LANG", "LC_ALL",
-                                        "LC_CTYPE", "TZ", "TMPDIR",
-                                        "USER",   "LOGNAME"};
+static const char *const inherited[] = {"HOME", "LANG",   "LC_ALL", "LC_CTYPE",
+                                        "TZ",   "TMPDIR", "USER",   "LOGNAME"};
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
 static int
-id_char(unsigned char c)
-{
+id_char(unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
            (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
            c == '@' || c == '-';
@@ -25,8 +23,7 @@ id_char(unsigned char c)
 
 /* escape writes s with non-printable and non-ASCII bytes as \xNN */
 static void
-escape(char *dst, size_t cap, const char *s)
-{
+escape(char *dst, size_t cap, const char *s) {
     static const char hex[] = "0123456789abcdef";
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -50,8 +47,7 @@ escape(char *dst, size_t cap, const char *s)
 }
 
 int
-cra_proc_id_check(const char *what, const char *s, char *err, size_t errlen)
-{
+cra_proc_id_check(const char *what, const char *s, char *err, size_t errlen) {
     size_t n = strlen(s);
     const char *why = NULL;
     if (n == 0) {
@@ -81,8 +77,7 @@ cra_proc_id_check(const char *what, const char *s, char *err, size_t errlen)
 }
 
 static char *
-kv(const char *k, const char *v)
-{
+kv(const char *k, const char *v) {
     size_t a = strlen(k), b = strlen(v);
     char *s = malloc(a + b + 2);
     if (s != NULL) {
@@ -94,8 +89,7 @@ kv(const char *k, const char *v)
 }
 
 void
-cra_proc_cmd_free(cra_proc_cmd *c)
-{
+cra_proc_cmd_free(cra_proc_cmd *c) {
     for (char **p = c->argv; p && *p; p++) {
         free(*p);
     }
@@ -109,11 +103,9 @@ cra_proc_cmd_free(cra_proc_cmd *c)
 }
 
 int
-cra_proc_cmd_build(cra_proc_cmd *c, const char *path,
-                   const char *const *mid, size_t nmid,
-                   const char *workspace, const char *flow,
-                   const char *blueprint, uint64_t version, const char *tag)
-{
+cra_proc_cmd_build(cra_proc_cmd *c, const char *path, const char *const *mid,
+                   size_t nmid, const char *workspace, const char *flow,
+                   const char *blueprint, uint64_t version, const char *tag) {
     memset(c, 0, sizeof(*c));
     size_t na = nmid + 4, ne = 5 + sizeof(inherited) / sizeof(*inherited);
     c->argv = calloc(na, sizeof(char *));
@@ -139,18 +131,16 @@ cra_proc_cmd_build(cra_proc_cmd *c, const char *path,
     ok = ok && (c->envp[e++] = kv("CFGRECV_BLUEPRINT",
                                   blueprint ? blueprint : "")) != NULL;
     ok = ok && (c->envp[e++] = kv("CFGRECV_VERSION", ver)) != NULL;
-    ok = ok && (c->envp[e++] = kv("PATH", path_env && path_env[0]
-                                              ? path_env
-                                              : DEFAULT_PATH)) != NULL;
-    for (size_t k = 0; ok && k < sizeof(inherited) / sizeof(*inherited);
-         k++) {
+    ok = ok && (c->envp[e++] =
+                    kv("PATH", path_env && path_env[0] ? path_env
+                                                       : DEFAULT_PATH)) != NULL;
+    for (size_t k = 0; ok && k < sizeof(inherited) / sizeof(*inherited); k++) {
         const char *v = getenv(inherited[k]);
         if (v != NULL) {
             ok = (c->envp[e++] = kv(inherited[k], v)) != NULL;
         }
     }
-    size_t pl = strlen(workspace) + strlen(flow) + (tag ? strlen(tag) : 0) +
-                8;
+    size_t pl = strlen(workspace) + strlen(flow) + (tag ? strlen(tag) : 0) + 8;
     c->prefix = ok ? malloc(pl) : NULL;
     if (c->prefix == NULL) {
         cra_proc_cmd_free(c);
@@ -165,8 +155,7 @@ cra_proc_cmd_build(cra_proc_cmd *c, const char *path,
 }
 
 const char *
-cra_proc_blueprint(const json_t *flow)
-{
+cra_proc_blueprint(const json_t *flow) {
     json_t *bp = flow ? json_object_get(flow, "blueprint-name") : NULL;
     return json_is_string(bp) ? json_string_value(bp) : "";
 }

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define CRA_PROC_ID_MAX 128
-#define CRA_PROC_ID_RULE                                                     \
+#define CRA_PROC_ID_RULE                                                       \
     "1-128 characters from [A-Za-z0-9._:@-], not starting with '-' or '.'"
 
 /* cra_proc_id_check returns 0 if s is an acceptable id; otherwise -1 with

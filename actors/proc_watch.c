@@ -50,10 +50,10 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-#define LINE_CAP  1024 /* longer lines are split */
-#define TAIL_MAX  16   /* stderr lines kept per child, at most */
-#define TAIL_LINE 240  /* each truncated to this */
-#define READ_BURST 16  /* reads per event, so one child cannot starve */
+#define LINE_CAP   1024 /* longer lines are split */
+#define TAIL_MAX   16   /* stderr lines kept per child, at most */
+#define TAIL_LINE  240  /* each truncated to this */
+#define READ_BURST 16   /* reads per event, so one child cannot starve */
 
 enum { K_PID = 0, K_IN = 1, K_OUT = 2, K_ERR = 3 };
 
@@ -109,16 +109,14 @@ struct cra_procw {
 /* ---- small helpers ---------------------------------------------------- */
 
 static void
-wake(cra_procw *w)
-{
+wake(cra_procw *w) {
     uint64_t one = 1;
     ssize_t r = write(w->evfd, &one, sizeof(one));
     (void)r;
 }
 
 static void
-sig_group(child *c, int sig)
-{
+sig_group(child *c, int sig) {
     /* The child is unreaped (we hold its record), so its pid and its
      * process group id cannot have been reused. */
     if (kill(-c->pid, sig) != 0) {
@@ -127,8 +125,7 @@ sig_group(child *c, int sig)
 }
 
 static void
-close_fd(cra_procw *w, child *c, int kind)
-{
+close_fd(cra_procw *w, child *c, int kind) {
     if (c->fd[kind] >= 0) {
         epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd[kind], NULL);
         close(c->fd[kind]);
@@ -141,8 +138,7 @@ close_fd(cra_procw *w, child *c, int kind)
 }
 
 static void
-child_free(child *c)
-{
+child_free(child *c) {
     for (int k = 0; k < 4; k++) {
         if (c->fd[k] >= 0) {
             close(c->fd[k]);
@@ -157,8 +153,7 @@ child_free(child *c)
 }
 
 static void
-list_del(cra_procw *w, child *c)
-{
+list_del(cra_procw *w, child *c) {
     c->prev->next = c->next;
     c->next->prev = c->prev;
     c->prev = c->next = NULL;
@@ -168,8 +163,7 @@ list_del(cra_procw *w, child *c)
 /* ---- output lines ----------------------------------------------------- */
 
 static void
-emit_line(cra_procw *w, child *c, int kind, char *line, size_t n)
-{
+emit_line(cra_procw *w, child *c, int kind, char *line, size_t n) {
     if (n > 0 && line[n - 1] == '\r') {
         n--;
     }
@@ -203,8 +197,7 @@ emit_line(cra_procw *w, child *c, int kind, char *line, size_t n)
 }
 
 static void
-feed_lines(cra_procw *w, child *c, int kind, const char *p, size_t n)
-{
+feed_lines(cra_procw *w, child *c, int kind, const char *p, size_t n) {
     lbuf *b = kind == K_OUT ? &c->out : &c->err;
     while (n > 0) {
         const char *nl = memchr(p, '\n', n);
@@ -231,8 +224,7 @@ feed_lines(cra_procw *w, child *c, int kind, const char *p, size_t n)
 }
 
 static void
-flush_partial(cra_procw *w, child *c, int kind)
-{
+flush_partial(cra_procw *w, child *c, int kind) {
     lbuf *b = kind == K_OUT ? &c->out : &c->err;
     if (b->n > 0) {
         emit_line(w, c, kind, b->b, b->n);
@@ -243,8 +235,7 @@ flush_partial(cra_procw *w, child *c, int kind)
 /* drain reads what the pipe holds now (at most READ_BURST reads unless
  * `all`); closes it at EOF or error. */
 static void
-drain(cra_procw *w, child *c, int kind, bool all)
-{
+drain(cra_procw *w, child *c, int kind, bool all) {
     char buf[4096];
     for (int i = 0; c->fd[kind] >= 0 && (all || i < READ_BURST); i++) {
         ssize_t r = read(c->fd[kind], buf, sizeof(buf));
@@ -264,11 +255,10 @@ drain(cra_procw *w, child *c, int kind, bool all)
 }
 
 static void
-feed_stdin(cra_procw *w, child *c)
-{
+feed_stdin(cra_procw *w, child *c) {
     while (c->fd[K_IN] >= 0 && c->in_off < c->in_len) {
-        ssize_t r = write(c->fd[K_IN], c->in + c->in_off,
-                          c->in_len - c->in_off);
+        ssize_t r =
+            write(c->fd[K_IN], c->in + c->in_off, c->in_len - c->in_off);
         if (r > 0) {
             c->in_off += (size_t)r;
         } else if (r < 0 && errno == EINTR) {
@@ -285,8 +275,7 @@ feed_stdin(cra_procw *w, child *c)
 /* ---- exits and deadlines ---------------------------------------------- */
 
 static void
-build_tail(child *c)
-{
+build_tail(child *c) {
     size_t n = 0;
     c->ex.tail[0] = '\0';
     size_t first = (c->tail_pos + c->tail_cap - c->tail_count) %
@@ -305,8 +294,7 @@ build_tail(child *c)
 /* child_exited handles a readable pidfd. Returns true if the child was reaped
  * (its key must then be announced). */
 static bool
-child_exited(cra_procw *w, child *c)
-{
+child_exited(cra_procw *w, child *c) {
     int status = 0;
     if (c->kill_group) {
         /* before reaping: the zombie leader keeps the group id valid */
@@ -320,8 +308,8 @@ child_exited(cra_procw *w, child *c)
         return false; /* not yet (spurious wake-up) */
     }
     if (r < 0) { /* reaped elsewhere (SIGCHLD ignored?): status unknown */
-        CR_WARN(w->comp, "%s: pid %ld: waitpid: %s", c->prefix,
-                (long)c->pid, strerror(errno));
+        CR_WARN(w->comp, "%s: pid %ld: waitpid: %s", c->prefix, (long)c->pid,
+                strerror(errno));
         c->ex.signaled = false;
         c->ex.code = -1;
     } else if (WIFSIGNALED(status)) {
@@ -352,20 +340,21 @@ child_exited(cra_procw *w, child *c)
 }
 
 static void
-check_deadlines(cra_procw *w)
-{
+check_deadlines(cra_procw *w) {
     uint64_t now = cr_now_ms();
     for (child *c = w->live.next; c != &w->live; c = c->next) {
         if (c->deadline_ms != 0 && now >= c->deadline_ms) {
             if (c->deadline_is_timeout) {
                 c->ex.timed_out = true;
-                CR_WARN(w->comp, "%s: pid %ld timed out after %llu ms; "
-                                 "killed",
+                CR_WARN(w->comp,
+                        "%s: pid %ld timed out after %llu ms; "
+                        "killed",
                         c->prefix, (long)c->pid,
                         (unsigned long long)c->timeout_ms);
             } else {
-                CR_WARN(w->comp, "%s: pid %ld still running after its "
-                                 "grace period; SIGKILL",
+                CR_WARN(w->comp,
+                        "%s: pid %ld still running after its "
+                        "grace period; SIGKILL",
                         c->prefix, (long)c->pid);
             }
             sig_group(c, SIGKILL);
@@ -375,8 +364,7 @@ check_deadlines(cra_procw *w)
 }
 
 static int
-next_timeout(cra_procw *w)
-{
+next_timeout(cra_procw *w) {
     uint64_t now = cr_now_ms(), best = 0;
     for (child *c = w->live.next; c != &w->live; c = c->next) {
         if (c->deadline_ms != 0 && (best == 0 || c->deadline_ms < best)) {
@@ -393,8 +381,7 @@ next_timeout(cra_procw *w)
 }
 
 static void *
-watch_main(void *arg)
-{
+watch_main(void *arg) {
     cra_procw *w = arg;
     sigset_t all;
     sigfillset(&all);
@@ -466,8 +453,7 @@ watch_main(void *arg)
 
 int
 cra_procw_new(const char *comp, cra_procw_exit_fn fn, void *arg,
-              cra_procw **out)
-{
+              cra_procw **out) {
     *out = NULL;
     cra_procw *w = calloc(1, sizeof(*w));
     if (w == NULL) {
@@ -525,8 +511,7 @@ fail:
 /* pipe_hi makes a close-on-exec pipe whose ends are both above 2, so the
  * child's dup2 onto 0, 1, 2 can never clobber one of them. */
 static int
-pipe_hi(int p[2])
-{
+pipe_hi(int p[2]) {
     if (pipe2(p, O_CLOEXEC) != 0) {
         return -1;
     }
@@ -548,8 +533,7 @@ pipe_hi(int p[2])
 /* child_exec runs in the forked child: only async-signal-safe calls. */
 static void __attribute__((noreturn))
 child_exec(const cra_proc_spec *s, const int in[2], const int out[2],
-           const int err[2], int st_w, pid_t parent)
-{
+           const int err[2], int st_w, pid_t parent) {
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
@@ -591,8 +575,7 @@ child_exec(const cra_proc_spec *s, const int in[2], const int out[2],
 }
 
 static void
-close_pair(int p[2])
-{
+close_pair(int p[2]) {
     for (int i = 0; i < 2; i++) {
         if (p[i] >= 0) {
             close(p[i]);
@@ -602,15 +585,14 @@ close_pair(int p[2])
 }
 
 int
-cra_procw_spawn(cra_procw *w, uint64_t key, const cra_proc_spec *s,
-                char *err, size_t errlen)
-{
+cra_procw_spawn(cra_procw *w, uint64_t key, const cra_proc_spec *s, char *err,
+                size_t errlen) {
     if (errlen > 0) {
         err[0] = '\0';
     }
     pthread_mutex_lock(&w->mu);
-    bool taken = cra_strmap_get(w->by_key, (const char *)&key,
-                                sizeof(key)) != NULL;
+    bool taken =
+        cra_strmap_get(w->by_key, (const char *)&key, sizeof(key)) != NULL;
     pthread_mutex_unlock(&w->mu);
     if (taken) {
         snprintf(err, errlen, "key in use");
@@ -629,7 +611,7 @@ cra_procw_spawn(cra_procw *w, uint64_t key, const cra_proc_spec *s,
     c->prefix = strdup(s->prefix ? s->prefix : "?");
     c->in_len = s->input ? s->input_len : 0;
     c->in = malloc(c->in_len ? c->in_len : 1);
-    c->tail_cap = s->tail_lines == 0 ? 5
+    c->tail_cap = s->tail_lines == 0         ? 5
                   : s->tail_lines > TAIL_MAX ? TAIL_MAX
                                              : s->tail_lines;
     c->timeout_ms = s->timeout_ms;
@@ -642,8 +624,7 @@ cra_procw_spawn(cra_procw *w, uint64_t key, const cra_proc_spec *s,
     if (c->in_len > 0) {
         memcpy(c->in, s->input, c->in_len);
     }
-    int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1},
-        st[2] = {-1, -1};
+    int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1}, st[2] = {-1, -1};
     if (pipe_hi(in) != 0 || pipe_hi(out) != 0 || pipe_hi(er) != 0 ||
         pipe_hi(st) != 0) {
         snprintf(err, errlen, "cannot create pipes: %s", strerror(errno));
@@ -714,8 +695,8 @@ cra_procw_spawn(cra_procw *w, uint64_t key, const cra_proc_spec *s,
         c->deadline_is_timeout = true;
     }
     pthread_mutex_lock(&w->mu);
-    if (cra_strmap_put(w->by_key, (const char *)&key, sizeof(key), c,
-                       NULL) != 0) {
+    if (cra_strmap_put(w->by_key, (const char *)&key, sizeof(key), c, NULL) !=
+        0) {
         pthread_mutex_unlock(&w->mu);
         sig_group(c, SIGKILL);
         int ws;
@@ -738,8 +719,7 @@ cra_procw_spawn(cra_procw *w, uint64_t key, const cra_proc_spec *s,
         struct epoll_event e = {.events = evs[k], .data.ptr = &c->tags[k]};
         if (epoll_ctl(w->ep, EPOLL_CTL_ADD, c->fd[k], &e) != 0) {
             /* cannot watch it: kill it so the pidfd still reports */
-            CR_ERROR(w->comp, "%s: epoll_ctl: %s", c->prefix,
-                     strerror(errno));
+            CR_ERROR(w->comp, "%s: epoll_ctl: %s", c->prefix, strerror(errno));
             sig_group(c, SIGKILL);
             if (k != K_PID) {
                 close(c->fd[k]);
@@ -760,15 +740,13 @@ fail:
 }
 
 static child *
-live_child(cra_procw *w, uint64_t key)
-{
+live_child(cra_procw *w, uint64_t key) {
     child *c = cra_strmap_get(w->by_key, (const char *)&key, sizeof(key));
     return c != NULL && !c->exited ? c : NULL;
 }
 
 static void
-term_locked(child *c, uint64_t grace_ms)
-{
+term_locked(child *c, uint64_t grace_ms) {
     if (grace_ms == 0) {
         sig_group(c, SIGKILL);
         return;
@@ -782,8 +760,7 @@ term_locked(child *c, uint64_t grace_ms)
 }
 
 int
-cra_procw_term(cra_procw *w, uint64_t key, uint64_t grace_ms)
-{
+cra_procw_term(cra_procw *w, uint64_t key, uint64_t grace_ms) {
     pthread_mutex_lock(&w->mu);
     child *c = live_child(w, key);
     if (c != NULL) {
@@ -798,8 +775,7 @@ cra_procw_term(cra_procw *w, uint64_t key, uint64_t grace_ms)
 }
 
 size_t
-cra_procw_term_all(cra_procw *w, uint64_t grace_ms)
-{
+cra_procw_term_all(cra_procw *w, uint64_t grace_ms) {
     size_t n = 0;
     pthread_mutex_lock(&w->mu);
     for (child *c = w->live.next; c != &w->live; c = c->next) {
@@ -813,16 +789,14 @@ cra_procw_term_all(cra_procw *w, uint64_t grace_ms)
 
 /* take_locked hands c's record out and frees it. */
 static void
-take_locked(cra_procw *w, child *c, cra_proc_exit *out)
-{
+take_locked(cra_procw *w, child *c, cra_proc_exit *out) {
     *out = c->ex;
     cra_strmap_del(w->by_key, (const char *)&c->key, sizeof(c->key));
     child_free(c);
 }
 
 int
-cra_procw_take(cra_procw *w, uint64_t key, cra_proc_exit *out)
-{
+cra_procw_take(cra_procw *w, uint64_t key, cra_proc_exit *out) {
     pthread_mutex_lock(&w->mu);
     child *c = cra_strmap_get(w->by_key, (const char *)&key, sizeof(key));
     int rv = c == NULL ? CR_ENOENT : !c->exited ? CR_EINVAL : 0;
@@ -834,8 +808,7 @@ cra_procw_take(cra_procw *w, uint64_t key, cra_proc_exit *out)
 }
 
 static void
-deadline_ts(int timeout_ms, struct timespec *ts)
-{
+deadline_ts(int timeout_ms, struct timespec *ts) {
     clock_gettime(CLOCK_MONOTONIC, ts);
     ts->tv_sec += timeout_ms / 1000;
     ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
@@ -846,9 +819,7 @@ deadline_ts(int timeout_ms, struct timespec *ts)
 }
 
 int
-cra_procw_wait(cra_procw *w, uint64_t key, int timeout_ms,
-               cra_proc_exit *out)
-{
+cra_procw_wait(cra_procw *w, uint64_t key, int timeout_ms, cra_proc_exit *out) {
     struct timespec ts;
     if (timeout_ms >= 0) {
         deadline_ts(timeout_ms, &ts);
@@ -856,8 +827,7 @@ cra_procw_wait(cra_procw *w, uint64_t key, int timeout_ms,
     pthread_mutex_lock(&w->mu);
     int rv;
     for (;;) {
-        child *c = cra_strmap_get(w->by_key, (const char *)&key,
-                                  sizeof(key));
+        child *c = cra_strmap_get(w->by_key, (const char *)&key, sizeof(key));
         if (c == NULL) {
             rv = CR_ENOENT;
             break;
@@ -867,9 +837,8 @@ cra_procw_wait(cra_procw *w, uint64_t key, int timeout_ms,
             rv = 0;
             break;
         }
-        int e = timeout_ms >= 0
-                    ? pthread_cond_timedwait(&w->cv, &w->mu, &ts)
-                    : pthread_cond_wait(&w->cv, &w->mu);
+        int e = timeout_ms >= 0 ? pthread_cond_timedwait(&w->cv, &w->mu, &ts)
+                                : pthread_cond_wait(&w->cv, &w->mu);
         if (e == ETIMEDOUT) {
             rv = CR_ETIMEDOUT;
             break;
@@ -880,8 +849,7 @@ cra_procw_wait(cra_procw *w, uint64_t key, int timeout_ms,
 }
 
 size_t
-cra_procw_running(cra_procw *w)
-{
+cra_procw_running(cra_procw *w) {
     pthread_mutex_lock(&w->mu);
     size_t n = w->nlive;
     pthread_mutex_unlock(&w->mu);
@@ -890,8 +858,7 @@ cra_procw_running(cra_procw *w)
 
 /* wait_none waits up to ms for every child to be reaped. */
 static bool
-wait_none(cra_procw *w, int ms)
-{
+wait_none(cra_procw *w, int ms) {
     struct timespec ts;
     deadline_ts(ms, &ts);
     pthread_mutex_lock(&w->mu);
@@ -906,8 +873,7 @@ wait_none(cra_procw *w, int ms)
 }
 
 void
-cra_procw_destroy(cra_procw *w, uint64_t grace_ms)
-{
+cra_procw_destroy(cra_procw *w, uint64_t grace_ms) {
     if (w == NULL) {
         return;
     }
@@ -935,8 +901,8 @@ cra_procw_destroy(cra_procw *w, uint64_t grace_ms)
     for (size_t it = 0; cra_strmap_next(w->by_key, &it, &k, &kl, &v);) {
         child *c = v;
         if (!c->exited) {
-            CR_ERROR(w->comp, "%s: pid %ld abandoned (unkillable)",
-                     c->prefix, (long)c->pid);
+            CR_ERROR(w->comp, "%s: pid %ld abandoned (unkillable)", c->prefix,
+                     (long)c->pid);
         }
         child_free(c);
     }
@@ -948,17 +914,16 @@ cra_procw_destroy(cra_procw *w, uint64_t grace_ms)
     free(w);
 }
 
-/* ---- exit descriptions ---------------------------------------------------- */
+/* ---- exit descriptions ----------------------------------------------------
+ */
 
 bool
-cra_proc_exit_ok(const cra_proc_exit *e)
-{
+cra_proc_exit_ok(const cra_proc_exit *e) {
     return !e->signaled && !e->timed_out && e->code == 0;
 }
 
 void
-cra_proc_exit_text(const cra_proc_exit *e, char *buf, size_t len)
-{
+cra_proc_exit_text(const cra_proc_exit *e, char *buf, size_t len) {
     int n;
     if (e->timed_out) {
         n = snprintf(buf, len, "timed out after %llu ms (killed)",

@@ -44,12 +44,12 @@ typedef struct cra_procw cra_procw;
 typedef struct cra_proc_exit {
     uint64_t key;
     pid_t pid;
-    bool signaled;   /* killed by signal `code`; else exited with `code` */
+    bool signaled; /* killed by signal `code`; else exited with `code` */
     int code;
-    bool timed_out;  /* killed by the watcher at the spawn's timeout */
-    uint64_t ran_ms; /* from spawn to reaping */
+    bool timed_out;      /* killed by the watcher at the spawn's timeout */
+    uint64_t ran_ms;     /* from spawn to reaping */
     uint64_t timeout_ms; /* the spawn's timeout (0 = none) */
-    char tail[1024]; /* its last stderr lines joined by " | "; "" if none */
+    char tail[1024];     /* its last stderr lines joined by " | "; "" if none */
 } cra_proc_exit;
 
 /* The exit callback: child `key` exited; take its record. Runs on the
@@ -58,17 +58,17 @@ typedef struct cra_proc_exit {
 typedef void (*cra_procw_exit_fn)(void *arg, uint64_t key);
 
 typedef struct cra_proc_spec {
-    const char *path;     /* executed as is (execve: no PATH search) */
-    char *const *argv;    /* NULL-terminated */
-    char *const *envp;    /* NULL-terminated: the child's whole env */
-    const char *input;    /* stdin contents, copied; NULL = empty */
+    const char *path;  /* executed as is (execve: no PATH search) */
+    char *const *argv; /* NULL-terminated */
+    char *const *envp; /* NULL-terminated: the child's whole env */
+    const char *input; /* stdin contents, copied; NULL = empty */
     size_t input_len;
-    const char *prefix;   /* output lines are logged as "PREFIX: line" */
-    uint64_t timeout_ms;  /* 0 = none; else killed and timed_out */
+    const char *prefix;      /* output lines are logged as "PREFIX: line" */
+    uint64_t timeout_ms;     /* 0 = none; else killed and timed_out */
     bool kill_group_on_exit; /* SIGKILL what is left of the child's
                                 process group when the child exits */
-    size_t tail_lines;    /* stderr lines kept for cra_proc_exit.tail
-                             (0 = 5) */
+    size_t tail_lines;       /* stderr lines kept for cra_proc_exit.tail
+                                (0 = 5) */
 } cra_proc_spec;
 
 /* cra_procw_new starts a watcher (and its thread). comp is the log

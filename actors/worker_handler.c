@@ -48,8 +48,7 @@ typedef struct wsup {
 } wsup;
 
 static void
-wflow_free(void *p)
-{
+wflow_free(void *p) {
     wflow *wf = p;
     free(wf->ws);
     free(wf->id);
@@ -58,8 +57,7 @@ wflow_free(void *p)
 }
 
 static char *
-flow_key(const char *ws, const char *id, size_t *len)
-{
+flow_key(const char *ws, const char *id, size_t *len) {
     size_t a = strlen(ws), b = strlen(id);
     char *k = malloc(a + b + 1);
     if (k != NULL) {
@@ -72,8 +70,7 @@ flow_key(const char *ws, const char *id, size_t *len)
 }
 
 static wflow *
-wflow_get(wsup *ws, const char *w, const char *id)
-{
+wflow_get(wsup *ws, const char *w, const char *id) {
     size_t len;
     char *k = flow_key(w, id, &len);
     if (k == NULL) {
@@ -85,16 +82,14 @@ wflow_get(wsup *ws, const char *w, const char *id)
 }
 
 static void
-wflow_forget(wsup *s, wflow *wf)
-{
+wflow_forget(wsup *s, wflow *wf) {
     cra_strmap_del(s->flows, wf->fkey, wf->fklen);
     cra_strmap_del(s->bykey, (const char *)&wf->key, sizeof(wf->key));
     wflow_free(wf);
 }
 
 static void
-exit_cb(void *arg, uint64_t key)
-{
+exit_cb(void *arg, uint64_t key) {
     wsup *s = arg;
     cr_msg *m = cr_msg_new_bytes(WORKER_EXIT, &key, sizeof(key));
     if (m == NULL) {
@@ -107,8 +102,7 @@ exit_cb(void *arg, uint64_t key)
 }
 
 static int
-w_start(void *state, const cra_flow_ref *f, char *err, size_t errlen)
-{
+w_start(void *state, const cra_flow_ref *f, char *err, size_t errlen) {
     wsup *s = state;
     if (cra_proc_id_check("workspace", f->workspace, err, errlen) != 0 ||
         cra_proc_id_check("flow", f->id, err, errlen) != 0) {
@@ -137,8 +131,8 @@ w_start(void *state, const cra_flow_ref *f, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return CRA_FAILED;
     }
-    if (cra_strmap_put(s->bykey, (const char *)&wf->key, sizeof(wf->key),
-                       wf, NULL) != 0) {
+    if (cra_strmap_put(s->bykey, (const char *)&wf->key, sizeof(wf->key), wf,
+                       NULL) != 0) {
         cra_strmap_del(s->flows, wf->fkey, wf->fklen);
         wflow_free(wf);
         snprintf(err, errlen, "out of memory");
@@ -173,15 +167,15 @@ w_start(void *state, const cra_flow_ref *f, char *err, size_t errlen)
 }
 
 static int
-w_stop(void *state, const cra_flow_ref *f, char *err, size_t errlen)
-{
+w_stop(void *state, const cra_flow_ref *f, char *err, size_t errlen) {
     wsup *s = state;
     if (f->sync && !s->shutting) {
         s->shutting = true;
         size_t n = cra_procw_term_all(s->pw, s->grace_ms);
         if (n > 0) {
-            CR_INFO(COMP, "stopping %zu workers (SIGTERM, SIGKILL after "
-                          "%llu ms)",
+            CR_INFO(COMP,
+                    "stopping %zu workers (SIGTERM, SIGKILL after "
+                    "%llu ms)",
                     n, (unsigned long long)s->grace_ms);
         }
     }
@@ -191,8 +185,7 @@ w_stop(void *state, const cra_flow_ref *f, char *err, size_t errlen)
     }
     if (f->sync) {
         cra_proc_exit ex;
-        int rv = cra_procw_wait(s->pw, wf->key, (int)s->grace_ms + 10000,
-                                &ex);
+        int rv = cra_procw_wait(s->pw, wf->key, (int)s->grace_ms + 10000, &ex);
         wflow_forget(s, wf);
         if (rv == CR_ETIMEDOUT) {
             snprintf(err, errlen, "the worker did not exit after SIGKILL");
@@ -210,8 +203,7 @@ w_stop(void *state, const cra_flow_ref *f, char *err, size_t errlen)
 }
 
 static int
-on_exit_msg(wsup *s, const cr_msg *m)
-{
+on_exit_msg(wsup *s, const cr_msg *m) {
     uint64_t key;
     cra_proc_exit ex;
     if (cr_msg_len(m) != sizeof(key)) {
@@ -229,8 +221,8 @@ on_exit_msg(wsup *s, const cr_msg *m)
     cra_proc_exit_text(&ex, why, sizeof(why));
     if (wf->stopping) {
         CR_DEBUG(COMP, "%s/%s: worker stopped (%s)", wf->ws, wf->id, why);
-        if (cra_handler_done(s->rt, s->self, wf->ws, wf->id, wf->op_seq,
-                             CRA_OK, NULL) != 0) {
+        if (cra_handler_done(s->rt, s->self, wf->ws, wf->id, wf->op_seq, CRA_OK,
+                             NULL) != 0) {
             CR_ERROR(COMP, "%s/%s: cannot report the stop", wf->ws, wf->id);
         }
         wflow_forget(s, wf);
@@ -248,8 +240,7 @@ on_exit_msg(wsup *s, const cr_msg *m)
 }
 
 static int
-w_handle(void *state, cr_ctx *ctx, const cr_msg *m)
-{
+w_handle(void *state, cr_ctx *ctx, const cr_msg *m) {
     if (cr_msg_type(m) == WORKER_EXIT) {
         return on_exit_msg(state, m);
     }
@@ -258,8 +249,7 @@ w_handle(void *state, cr_ctx *ctx, const cr_msg *m)
 }
 
 static void
-w_terminate(void *state)
-{
+w_terminate(void *state) {
     wsup *s = state;
     /* workers whose stop was pending, or all of them if the handler
      * actor stopped none (a failure exit) */
@@ -270,8 +260,7 @@ w_terminate(void *state)
 }
 
 static int
-w_init(cr_ctx *ctx, void *arg, void **state)
-{
+w_init(cr_ctx *ctx, void *arg, void **state) {
     const cra_worker_opts *o = arg;
     wsup *s = calloc(1, sizeof(*s));
     if (s == NULL) {
@@ -298,8 +287,7 @@ w_init(cr_ctx *ctx, void *arg, void **state)
 }
 
 void
-cra_worker_handler(cra_flow_handler *h, const cra_worker_opts *o)
-{
+cra_worker_handler(cra_flow_handler *h, const cra_worker_opts *o) {
     *h = (cra_flow_handler){
         .name = "worker",
         .init = w_init,

@@ -33,10 +33,10 @@
 #include "flow_handler.h"
 
 typedef struct cra_worker_opts {
-    const char *path;          /* the program; must be executable */
-    const char *const *args;   /* extra arguments before WORKSPACE FLOW */
+    const char *path;        /* the program; must be executable */
+    const char *const *args; /* extra arguments before WORKSPACE FLOW */
     size_t nargs;
-    uint64_t grace_ms;         /* SIGTERM -> SIGKILL; 0 = 10000 */
+    uint64_t grace_ms;              /* SIGTERM -> SIGKILL; 0 = 10000 */
     const cr_backoff_policy *retry; /* restarts; NULL = default */
 } cra_worker_opts;
 

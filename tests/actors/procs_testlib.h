@@ -31,16 +31,14 @@ static int P_logfd = -1;
 
 /* p_path writes DIR/name into buf. */
 static inline const char *
-p_path(char *buf, size_t len, const char *name)
-{
+p_path(char *buf, size_t len, const char *name) {
     snprintf(buf, len, "%s/%s", P_dir, name);
     return buf;
 }
 
 /* p_setup makes the temp dir, sends the log to DIR/log, and a runtime. */
 static inline void
-p_setup(void)
-{
+p_setup(void) {
     snprintf(P_dir, sizeof(P_dir), "/tmp/cfgrecv-procs.XXXXXX");
     cr_assert_not_null(mkdtemp(P_dir));
     char p[300];
@@ -52,8 +50,7 @@ p_setup(void)
 }
 
 static inline void
-p_teardown(void)
-{
+p_teardown(void) {
     if (P_rt != NULL) {
         cr_rt_destroy(P_rt);
         P_rt = NULL;
@@ -74,8 +71,7 @@ p_teardown(void)
 /* p_script writes an executable script DIR/name with body (the string
  * "@D@" is replaced by the temp dir) and returns its path in buf. */
 static inline const char *
-p_script(char *buf, size_t len, const char *name, const char *body)
-{
+p_script(char *buf, size_t len, const char *name, const char *body) {
     p_path(buf, len, name);
     FILE *f = fopen(buf, "w");
     cr_assert_not_null(f);
@@ -94,8 +90,7 @@ p_script(char *buf, size_t len, const char *name, const char *body)
 
 /* p_read returns the malloc'd contents of DIR/name ("" if missing). */
 static inline char *
-p_read(const char *name)
-{
+p_read(const char *name) {
     char p[300];
     FILE *f = fopen(p_path(p, sizeof(p), name), "r");
     if (f == NULL) {
@@ -118,8 +113,7 @@ p_read(const char *name)
 
 /* p_count counts occurrences of needle in DIR/name. */
 static inline int
-p_count(const char *name, const char *needle)
-{
+p_count(const char *name, const char *needle) {
     char *s = p_read(name);
     int n = 0;
     for (const char *p = s; (p = strstr(p, needle)) != NULL; p++) {
@@ -130,8 +124,7 @@ p_count(const char *name, const char *needle)
 }
 
 static inline bool
-p_wait_count(const char *name, const char *needle, int want, int ms)
-{
+p_wait_count(const char *name, const char *needle, int want, int ms) {
     for (int t = 0; t <= ms; t += 20) {
         if (p_count(name, needle) >= want) {
             return true;
@@ -143,13 +136,11 @@ p_wait_count(const char *name, const char *needle, int want, int ms)
 
 /* p_spawn_handler runs handler table h in a handler actor. */
 static inline void
-p_spawn_handler(const cra_flow_handler *h)
-{
+p_spawn_handler(const cra_flow_handler *h) {
     char name[80];
     cra_handler_actor_name(h, name, sizeof(name));
     cr_spawn_opts so = {.name = name};
-    cr_assert_eq(cr_spawn(P_rt, &cra_handler_behaviour, (void *)h, &so,
-                          &P_hid),
+    cr_assert_eq(cr_spawn(P_rt, &cra_handler_behaviour, (void *)h, &so, &P_hid),
                  0);
 }
 
@@ -160,13 +151,12 @@ typedef struct p_op {
 } p_op;
 
 static inline void
-p_send(const char *ws, uint64_t version, const p_op *ops, size_t n)
-{
+p_send(const char *ws, uint64_t version, const p_op *ops, size_t n) {
     rm_flows_builder b;
     cr_assert_eq(rm_flows_begin(&b), 0);
     for (size_t i = 0; i < n; i++) {
-        cr_assert_eq(rm_flows_add(&b, ops[i].op, ops[i].id,
-                                  strlen(ops[i].id), ops[i].text,
+        cr_assert_eq(rm_flows_add(&b, ops[i].op, ops[i].id, strlen(ops[i].id),
+                                  ops[i].text,
                                   ops[i].text ? strlen(ops[i].text) : 0),
                      0);
     }
@@ -177,8 +167,7 @@ p_send(const char *ws, uint64_t version, const p_op *ops, size_t n)
 
 static inline void
 p_send1(const char *ws, uint64_t version, int op, const char *id,
-        const char *text)
-{
+        const char *text) {
     p_op o = {op, id, text};
     p_send(ws, version, &o, 1);
 }
@@ -187,8 +176,7 @@ p_send1(const char *ws, uint64_t version, int op, const char *id,
  * restarts. */
 static inline const char *
 p_state(const char *ws, const char *id, char *err, size_t errlen,
-        uint32_t *restarts)
-{
+        uint32_t *restarts) {
     cra_flow_info *v;
     size_t n;
     const char *st = "absent";
@@ -209,8 +197,7 @@ p_state(const char *ws, const char *id, char *err, size_t errlen,
 }
 
 static inline bool
-p_wait_state(const char *ws, const char *id, const char *want, int ms)
-{
+p_wait_state(const char *ws, const char *id, const char *want, int ms) {
     for (int t = 0; t <= ms; t += 20) {
         if (strcmp(p_state(ws, id, NULL, 0, NULL), want) == 0) {
             return true;
@@ -222,8 +209,7 @@ p_wait_state(const char *ws, const char *id, const char *want, int ms)
 
 /* p_count_state counts flows in state `want`. */
 static inline size_t
-p_count_state(const char *want)
-{
+p_count_state(const char *want) {
     cra_flow_info *v;
     size_t n, k = 0;
     cr_assert_eq(cra_handler_query(P_rt, P_hid, 10000, &v, &n), 0);
@@ -235,8 +221,7 @@ p_count_state(const char *want)
 }
 
 static inline size_t
-p_count_flows(void)
-{
+p_count_flows(void) {
     cra_flow_info *v;
     size_t n;
     cr_assert_eq(cra_handler_query(P_rt, P_hid, 10000, &v, &n), 0);
@@ -247,8 +232,7 @@ p_count_flows(void)
 /* p_children counts processes whose parent is this one; *zombies gets
  * how many of them are zombies (state Z). */
 static inline int
-p_children(int *zombies)
-{
+p_children(int *zombies) {
     DIR *d = opendir("/proc");
     int n = 0, z = 0;
     struct dirent *e;
@@ -291,8 +275,7 @@ p_children(int *zombies)
 
 /* p_threads returns this process's thread count. */
 static inline int
-p_threads(void)
-{
+p_threads(void) {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     int n = -1;
@@ -309,8 +292,7 @@ p_threads(void)
 
 /* p_alive reports whether pid exists and is not a zombie. */
 static inline bool
-p_alive(long pid)
-{
+p_alive(long pid) {
     char p[64], buf[512];
     snprintf(p, sizeof(p), "/proc/%ld/stat", pid);
     int fd = open(p, O_RDONLY | O_CLOEXEC);

@@ -53,8 +53,7 @@ static const cr_backoff_policy retry = {
 };
 
 static void
-setup(void)
-{
+setup(void) {
     p_setup();
     p_script(hook_path, sizeof(hook_path), "hook", hook_body);
     HO = (cra_hook_opts){.path = hook_path,
@@ -67,8 +66,7 @@ setup(void)
 }
 
 static void
-teardown(void)
-{
+teardown(void) {
     int z;
     if (P_rt != NULL) {
         cr_rt_destroy(P_rt);
@@ -84,8 +82,7 @@ TestSuite(hook, .init = setup, .fini = teardown, .timeout = 90);
 /* calls_of returns the malloc'd concatenation of the "calls" lines of
  * flow id (op and v= only), e.g. "start v=1;update v=2;". */
 static char *
-calls_of(const char *ws, const char *id)
-{
+calls_of(const char *ws, const char *id) {
     char *all = p_read("calls");
     char *out = calloc(1, strlen(all) + 1);
     char want[200];
@@ -105,8 +102,7 @@ calls_of(const char *ws, const char *id)
     return out;
 }
 
-Test(hook, once_per_transition_in_order_with_stdin_and_env)
-{
+Test(hook, once_per_transition_in_order_with_stdin_and_env) {
     char ids[6][16];
     char def1[6][128], def2[6][128];
     for (int i = 0; i < 6; i++) {
@@ -135,8 +131,8 @@ Test(hook, once_per_transition_in_order_with_stdin_and_env)
     }
     for (int i = 0; i < 6; i++) {
         char *c = calls_of("w1", ids[i]);
-        cr_assert_str_eq(c, "start v=1;update v=2;stop v=2;", "%s: %s",
-                         ids[i], c);
+        cr_assert_str_eq(c, "start v=1;update v=2;stop v=2;", "%s: %s", ids[i],
+                         c);
         free(c);
     }
     /* stdin: the definition of each transition; stop gets the last one */
@@ -151,12 +147,10 @@ Test(hook, once_per_transition_in_order_with_stdin_and_env)
     free(in);
     cr_assert_eq(p_count("calls", "start w1 step3 v=1 bp=bp-3 env=w1/step3"),
                  1);
-    cr_assert_eq(p_count("calls", "stop w1 step3 v=2 bp=bp-3 env=w1/step3"),
-                 1);
+    cr_assert_eq(p_count("calls", "stop w1 step3 v=2 bp=bp-3 env=w1/step3"), 1);
 }
 
-Test(hook, flows_overlap_within_the_concurrency)
-{
+Test(hook, flows_overlap_within_the_concurrency) {
     /* 8 flows whose start hook takes 0.5 s, 4 at a time */
     p_op ops[8];
     char ids[8][16];
@@ -185,9 +179,9 @@ Test(hook, flows_overlap_within_the_concurrency)
     free(t);
     cr_assert_eq(n, 16);
     for (int i = 1; i < n; i++) { /* insertion sort; ends first on ties */
-        for (int j = i; j > 0 && (evs[j].ns < evs[j - 1].ns ||
-                                  (evs[j].ns == evs[j - 1].ns &&
-                                   evs[j].d < evs[j - 1].d));
+        for (int j = i;
+             j > 0 && (evs[j].ns < evs[j - 1].ns ||
+                       (evs[j].ns == evs[j - 1].ns && evs[j].d < evs[j - 1].d));
              j--) {
             struct ev x = evs[j];
             evs[j] = evs[j - 1];
@@ -203,8 +197,7 @@ Test(hook, flows_overlap_within_the_concurrency)
     cr_assert_leq(max, 4, "never more than --hook-concurrency: %d", max);
 }
 
-Test(hook, fails_twice_then_running)
-{
+Test(hook, fails_twice_then_running) {
     p_send1("w", 1, RM_OP_START, "flaky", "{}");
     p_send1("w", 1, RM_OP_START, "other", "{}");
     cr_assert(p_wait_state("w", "other", "running", 10000));
@@ -232,8 +225,7 @@ Test(hook, fails_twice_then_running)
     cr_assert_eq(p_count("calls", "start w other "), 1);
 }
 
-Test(hook, hanging_hook_is_killed_at_the_timeout)
-{
+Test(hook, hanging_hook_is_killed_at_the_timeout) {
     uint64_t t0 = cr_now_ms();
     p_send1("w", 1, RM_OP_START, "hang", "{}");
     char err[1024] = "";
@@ -262,27 +254,34 @@ Test(hook, hanging_hook_is_killed_at_the_timeout)
     cr_assert(p_wait_state("w", "hang", "absent", 10000));
 }
 
-Test(hook, failing_stop_is_retried_then_the_flow_is_gone)
-{
+Test(hook, failing_stop_is_retried_then_the_flow_is_gone) {
     p_send1("w", 1, RM_OP_START, "badstop", "{}");
     cr_assert(p_wait_state("w", "badstop", "running", 10000));
     p_send1("w", 2, RM_OP_STOP, "badstop", NULL);
     cr_assert(p_wait_state("w", "badstop", "absent", 15000));
     cr_assert_eq(p_count("calls", "stop w badstop "), 3);
-    cr_assert(p_wait_count("log", "stop hook failed: exit status 1; "
-                                  "stderr: cannot stop; gave up after 3 "
-                                  "attempts",
+    cr_assert(p_wait_count("log",
+                           "stop hook failed: exit status 1; "
+                           "stderr: cannot stop; gave up after 3 "
+                           "attempts",
                            1, 5000));
     usleep(600000); /* and no more attempts */
     cr_assert_eq(p_count("calls", "stop w badstop "), 3);
 }
 
-Test(hook, hostile_ids_are_refused_and_the_rest_carry_on)
-{
+Test(hook, hostile_ids_are_refused_and_the_rest_carry_on) {
     static const char *const bad[] = {
-        "has space",   "quo'te\"s", "semi;touch PWNED", "$(touch PWNED)",
-        "`touch PWNED`", "../../etc", "new\nline",     "n\xc3\xafx",
-        "-rf",         ".hidden",   "",
+        "has space",
+        "quo'te\"s",
+        "semi;touch PWNED",
+        "$(touch PWNED)",
+        "`touch PWNED`",
+        "../../etc",
+        "new\nline",
+        "n\xc3\xafx",
+        "-rf",
+        ".hidden",
+        "",
     };
     size_t nbad = sizeof(bad) / sizeof(*bad);
     p_op ops[16];
@@ -316,8 +315,7 @@ Test(hook, hostile_ids_are_refused_and_the_rest_carry_on)
     }
     char err[1024];
     p_state("ws $(touch PWNED)", "flow-01", err, sizeof(err), NULL);
-    cr_assert(strstr(err, "workspace id \"ws $(touch PWNED)\" refused") ==
-                  err,
+    cr_assert(strstr(err, "workspace id \"ws $(touch PWNED)\" refused") == err,
               "%s", err);
     /* only the good ones ran */
     char *calls = p_read("calls");
@@ -335,8 +333,7 @@ Test(hook, hostile_ids_are_refused_and_the_rest_carry_on)
     /* a new definition is refused again, and runs nothing either */
     p_send1("w", 2, RM_OP_UPDATE, "$(touch PWNED)", "{\"v\":2}");
     usleep(300000);
-    cr_assert_str_eq(p_state("w", "$(touch PWNED)", NULL, 0, NULL),
-                     "failed");
+    cr_assert_str_eq(p_state("w", "$(touch PWNED)", NULL, 0, NULL), "failed");
     cr_assert_eq(p_count("calls", "\n"), 2);
     /* and removing a refused flow runs no stop hook */
     p_send1("w", 3, RM_OP_STOP, "has space", NULL);
@@ -344,8 +341,7 @@ Test(hook, hostile_ids_are_refused_and_the_rest_carry_on)
     cr_assert_eq(p_count("calls", "stop"), 0);
 }
 
-Test(hook, shutdown_runs_every_owed_stop_hook)
-{
+Test(hook, shutdown_runs_every_owed_stop_hook) {
     p_op ops[5];
     char ids[5][16];
     for (int i = 0; i < 5; i++) {
@@ -369,8 +365,7 @@ Test(hook, shutdown_runs_every_owed_stop_hook)
     cr_assert_eq(p_count("calls", "stop"), 6);
 }
 
-Test(hook, big_definition_on_stdin)
-{
+Test(hook, big_definition_on_stdin) {
     size_t n = 200 * 1024;
     char *def = malloc(n + 32);
     strcpy(def, "{\"pad\":\"");

@@ -10,15 +10,14 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "procs_testlib.h"
 #include "proc_watch.h"
+#include "procs_testlib.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int exits_seen;
 
 static void
-on_exit_cb(void *arg, uint64_t key)
-{
+on_exit_cb(void *arg, uint64_t key) {
     pthread_mutex_lock(&mu);
     exits_seen++;
     pthread_mutex_unlock(&mu);
@@ -29,8 +28,7 @@ static cra_procw *W;
 /* wait_seen waits (the callback runs after the record is ready) until
  * `want` exits were announced, and returns how many were. */
 static int
-wait_seen(int want)
-{
+wait_seen(int want) {
     int seen = 0;
     for (int i = 0; i < 200; i++) {
         pthread_mutex_lock(&mu);
@@ -49,16 +47,14 @@ wait_seen(int want)
 }
 
 static void
-setup(void)
-{
+setup(void) {
     p_setup();
     exits_seen = 0;
     cr_assert_eq(cra_procw_new("pw", on_exit_cb, NULL, &W), 0);
 }
 
 static void
-teardown(void)
-{
+teardown(void) {
     cra_procw_destroy(W, 1000);
     W = NULL;
     int z;
@@ -73,8 +69,7 @@ static char *env_[] = {"PATH=/usr/bin:/bin", NULL};
 
 static int
 sh(uint64_t key, const char *script, const char *in, size_t inlen,
-   uint64_t timeout_ms, char *err, size_t errlen)
-{
+   uint64_t timeout_ms, char *err, size_t errlen) {
     char *argv[] = {"/bin/sh", "-c", (char *)script, NULL};
     cra_proc_spec s = {
         .path = "/bin/sh",
@@ -88,14 +83,14 @@ sh(uint64_t key, const char *script, const char *in, size_t inlen,
     return cra_procw_spawn(W, key, &s, err, errlen);
 }
 
-Test(proc_watch, exit_status_stderr_tail_and_big_stdin)
-{
+Test(proc_watch, exit_status_stderr_tail_and_big_stdin) {
     size_t big = 300 * 1024; /* more than a pipe holds */
     char *in = malloc(big);
     memset(in, 'x', big);
     char err[256];
-    cr_assert_eq(sh(1, "wc -c; for i in 1 2 3 4 5 6 7; do echo e$i >&2; "
-                       "done; exit 3",
+    cr_assert_eq(sh(1,
+                    "wc -c; for i in 1 2 3 4 5 6 7; do echo e$i >&2; "
+                    "done; exit 3",
                     in, big, 0, err, sizeof(err)),
                  0, "%s", err);
     free(in);
@@ -117,15 +112,16 @@ Test(proc_watch, exit_status_stderr_tail_and_big_stdin)
     cr_assert_eq(wait_seen(1), 1, "the exit callback ran once");
 }
 
-Test(proc_watch, exec_failure_is_reported_by_spawn)
-{
+Test(proc_watch, exec_failure_is_reported_by_spawn) {
     char err[256];
     char *argv[] = {"/nonexistent/prog", NULL};
-    cra_proc_spec s = {.path = "/nonexistent/prog", .argv = argv,
-                       .envp = env_, .prefix = "ws/f"};
+    cra_proc_spec s = {.path = "/nonexistent/prog",
+                       .argv = argv,
+                       .envp = env_,
+                       .prefix = "ws/f"};
     cr_assert_eq(cra_procw_spawn(W, 1, &s, err, sizeof(err)), CR_EFAIL);
-    cr_assert(strstr(err, "cannot execute /nonexistent/prog: No such file")
-                  != NULL,
+    cr_assert(strstr(err, "cannot execute /nonexistent/prog: No such file") !=
+                  NULL,
               "%s", err);
     char p[300];
     p_script(p, sizeof(p), "noexec", "#!/bin/sh\nexit 0\n");
@@ -136,8 +132,7 @@ Test(proc_watch, exec_failure_is_reported_by_spawn)
     cr_assert_eq(cra_procw_running(W), 0);
 }
 
-Test(proc_watch, timeout_kills_the_process_group)
-{
+Test(proc_watch, timeout_kills_the_process_group) {
     char err[256], script[512], gcp[300];
     snprintf(script, sizeof(script), "sleep 30 & echo $! > %s; wait",
              p_path(gcp, sizeof(gcp), "gc"));
@@ -162,14 +157,14 @@ Test(proc_watch, timeout_kills_the_process_group)
     cr_assert(gone, "the hook's grandchild survived the timeout");
 }
 
-Test(proc_watch, term_then_kill_after_grace)
-{
+Test(proc_watch, term_then_kill_after_grace) {
     char err[256];
     /* cooperative: SIGTERM ends it */
     cr_assert_eq(sh(1, "exec sleep 30", NULL, 0, 0, err, sizeof(err)), 0);
     /* stubborn: ignores SIGTERM */
-    cr_assert_eq(sh(2, "trap '' TERM; echo ready; "
-                       "while :; do sleep 0.05; done",
+    cr_assert_eq(sh(2,
+                    "trap '' TERM; echo ready; "
+                    "while :; do sleep 0.05; done",
                     NULL, 0, 0, err, sizeof(err)),
                  0);
     cr_assert(p_wait_count("log", "ws/f: ready", 1, 5000));
@@ -190,8 +185,7 @@ Test(proc_watch, term_then_kill_after_grace)
     cr_assert_eq(cra_procw_term(W, 2, 10), CR_ENOENT);
 }
 
-Test(proc_watch, child_starts_clean)
-{
+Test(proc_watch, child_starts_clean) {
     /* a blocked signal, an ignored one and an inheritable descriptor in
      * the parent must not reach the child */
     sigset_t s, old;
@@ -231,13 +225,12 @@ Test(proc_watch, child_starts_clean)
                  "only the given environment");
 }
 
-Test(proc_watch, hundred_children_one_thread_no_zombies)
-{
+Test(proc_watch, hundred_children_one_thread_no_zombies) {
     int t0 = p_threads();
     char err[256];
     for (uint64_t k = 1; k <= 100; k++) {
-        cr_assert_eq(sh(k, k % 2 ? "exec sleep 30" : "exit 0", NULL, 0, 0,
-                        err, sizeof(err)),
+        cr_assert_eq(sh(k, k % 2 ? "exec sleep 30" : "exit 0", NULL, 0, 0, err,
+                        sizeof(err)),
                      0, "%s", err);
     }
     cr_assert_eq(p_threads(), t0, "spawning costs no thread");

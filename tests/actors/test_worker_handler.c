@@ -40,8 +40,7 @@ static const cr_backoff_policy retry = {
 };
 
 static void
-setup(void)
-{
+setup(void) {
     p_setup();
     p_script(worker_path, sizeof(worker_path), "worker", worker_body);
     WO = (cra_worker_opts){.path = worker_path,
@@ -54,8 +53,7 @@ setup(void)
 }
 
 static void
-teardown(void)
-{
+teardown(void) {
     int z;
     if (P_rt != NULL) {
         cr_rt_destroy(P_rt);
@@ -70,8 +68,7 @@ TestSuite(worker, .init = setup, .fini = teardown, .timeout = 120);
 
 /* pids_of collects the pids of flow id's starts, in order. */
 static int
-starts_of(const char *id, long *pids, long long *ns, int max)
-{
+starts_of(const char *id, long *pids, long long *ns, int max) {
     char *s = p_read("starts");
     int n = 0;
     for (char *l = strtok(s, "\n"); l && n < max; l = strtok(NULL, "\n")) {
@@ -94,8 +91,7 @@ starts_of(const char *id, long *pids, long long *ns, int max)
 }
 
 static bool
-wait_dead(long pid, int ms)
-{
+wait_dead(long pid, int ms) {
     for (int t = 0; t <= ms; t += 20) {
         if (!p_alive(pid)) {
             return true;
@@ -105,13 +101,12 @@ wait_dead(long pid, int ms)
     return false;
 }
 
-Test(worker, runs_with_argv_stdin_env_and_logged_output)
-{
+Test(worker, runs_with_argv_stdin_env_and_logged_output) {
     const char *def = "{\"blueprint-name\":\"bp-1\",\"x\":1}";
     p_send1("w", 7, RM_OP_START, "plain", def);
     cr_assert(p_wait_state("w", "plain", "running", 10000));
-    cr_assert(p_wait_count("log", "[worker] w/plain: hello from plain", 1,
-                           5000));
+    cr_assert(
+        p_wait_count("log", "[worker] w/plain: hello from plain", 1, 5000));
     cr_assert(p_wait_count("starts", "start w plain ", 1, 5000));
     cr_assert_eq(p_count("starts", "tag=--tag:T bp=bp-1 v=7"), 1);
     for (int i = 0; i < 100 && p_count("in.plain", "}") == 0; i++) {
@@ -128,8 +123,7 @@ Test(worker, runs_with_argv_stdin_env_and_logged_output)
     cr_assert(wait_dead(pid, 2000));
 }
 
-Test(worker, exits_are_restarted_with_growing_delays)
-{
+Test(worker, exits_are_restarted_with_growing_delays) {
     p_send1("w", 1, RM_OP_START, "crash", "{}");
     cr_assert(p_wait_count("starts", "start w crash ", 5, 20000));
     long long ns[8];
@@ -149,8 +143,8 @@ Test(worker, exits_are_restarted_with_growing_delays)
     char err[1024];
     uint32_t restarts = 0;
     const char *st = p_state("w", "crash", err, sizeof(err), &restarts);
-    cr_assert(strcmp(st, "backoff") == 0 || strcmp(st, "running") == 0,
-              "%s", st);
+    cr_assert(strcmp(st, "backoff") == 0 || strcmp(st, "running") == 0, "%s",
+              st);
     cr_assert_geq(restarts, 4);
     if (strcmp(st, "backoff") == 0) {
         cr_assert(strstr(err, "worker exited after ") == err &&
@@ -162,8 +156,7 @@ Test(worker, exits_are_restarted_with_growing_delays)
     cr_assert(p_wait_state("w", "crash", "absent", 10000));
 }
 
-Test(worker, sigterm_then_sigkill_after_the_grace)
-{
+Test(worker, sigterm_then_sigkill_after_the_grace) {
     p_op ops[] = {{RM_OP_START, "stubborn", "{}"},
                   {RM_OP_START, "polite", "{}"}};
     p_send("w", 1, ops, 2);
@@ -180,8 +173,9 @@ Test(worker, sigterm_then_sigkill_after_the_grace)
     p_send1("w", 3, RM_OP_STOP, "stubborn", NULL);
     cr_assert(p_wait_state("w", "stubborn", "absent", 10000));
     uint64_t stubborn_ms = cr_now_ms() - t0;
-    cr_assert_lt(polite_ms, 1200, "a worker that exits on SIGTERM is not "
-                                  "kept for the grace (%llu ms)",
+    cr_assert_lt(polite_ms, 1200,
+                 "a worker that exits on SIGTERM is not "
+                 "kept for the grace (%llu ms)",
                  (unsigned long long)polite_ms);
     cr_assert_geq(stubborn_ms, 1400, "SIGKILL before the grace (%llu ms)",
                   (unsigned long long)stubborn_ms);
@@ -189,13 +183,13 @@ Test(worker, sigterm_then_sigkill_after_the_grace)
     cr_assert_geq(p_count("terms", "stubborn got TERM"), 1);
     cr_assert(wait_dead(sp, 2000));
     cr_assert(wait_dead(pp, 2000));
-    cr_assert(p_wait_count("log", "still running after its grace period; "
-                                  "SIGKILL",
+    cr_assert(p_wait_count("log",
+                           "still running after its grace period; "
+                           "SIGKILL",
                            1, 1000));
 }
 
-Test(worker, definition_change_is_stop_then_start)
-{
+Test(worker, definition_change_is_stop_then_start) {
     p_send1("w", 1, RM_OP_START, "plain", "{\"blueprint-name\":\"one\"}");
     cr_assert(p_wait_count("starts", "start w plain ", 1, 10000));
     cr_assert(p_wait_state("w", "plain", "running", 10000));
@@ -216,8 +210,7 @@ Test(worker, definition_change_is_stop_then_start)
     free(in);
 }
 
-Test(worker, two_hundred_workers_one_thread_no_zombies)
-{
+Test(worker, two_hundred_workers_one_thread_no_zombies) {
     enum { N = 200 };
     cr_assert(p_wait_state("w", "none", "absent", 1000)); /* actor up */
     int threads = p_threads();
@@ -251,8 +244,7 @@ Test(worker, two_hundred_workers_one_thread_no_zombies)
     cr_assert_eq(p_count("starts", "start w p"), N, "each started once");
 }
 
-Test(worker, shutdown_stops_every_worker_within_one_grace)
-{
+Test(worker, shutdown_stops_every_worker_within_one_grace) {
     p_op ops[6];
     char ids[6][16];
     for (int i = 0; i < 6; i++) {
@@ -273,8 +265,7 @@ Test(worker, shutdown_stops_every_worker_within_one_grace)
     cr_assert_eq(p_count("terms", "got TERM"), 6);
 }
 
-Test(worker, exec_failure_backs_off)
-{
+Test(worker, exec_failure_backs_off) {
     cr_assert_eq(cr_stop_wait(P_rt, P_hid, 10000), 0);
     WO.path = "/nonexistent/worker";
     cra_worker_handler(&WH, &WO);
@@ -293,8 +284,7 @@ Test(worker, exec_failure_backs_off)
               "%s", err);
 }
 
-Test(worker, hostile_ids_are_refused)
-{
+Test(worker, hostile_ids_are_refused) {
     p_op ops[] = {{RM_OP_START, "a b", "{}"},
                   {RM_OP_START, "$(touch PWNED)", "{}"},
                   {RM_OP_START, "`touch PWNED`", "{}"},
@@ -313,8 +303,7 @@ Test(worker, hostile_ids_are_refused)
     for (size_t i = 0; i + 1 < n; i++) {
         uint32_t restarts = 9;
         char err[1024];
-        cr_assert_str_eq(p_state("w", ops[i].id, err, sizeof(err),
-                                 &restarts),
+        cr_assert_str_eq(p_state("w", ops[i].id, err, sizeof(err), &restarts),
                          "failed");
         cr_assert_eq(restarts, 0);
         cr_assert(strstr(err, "refused") != NULL, "%s", err);
