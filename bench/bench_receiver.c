@@ -485,7 +485,7 @@ bench_receiver(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-    cr_log_setup(CR_LOG_ERROR, CR_LOG_TEXT, 2);
+    cr_log_setup(CR_LEVEL_ERROR, CR_LOG_TEXT, 2);
     return bench_receiver(argc - 1, argv + 1);
 }
 #endif

@@ -329,7 +329,7 @@ bench_supervisor(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-    cr_log_setup(CR_LOG_ERROR, CR_LOG_TEXT, 2);
+    cr_log_setup(CR_LEVEL_ERROR, CR_LOG_TEXT, 2);
     return bench_supervisor(argc - 1, argv + 1);
 }
 #endif

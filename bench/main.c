@@ -42,7 +42,7 @@ main(int argc, char **argv)
     int failed = 0;
     /* errors only: scenarios make actors fail on purpose, and the
      * numbers are what matters here */
-    cr_log_setup(CR_LOG_ERROR, CR_LOG_TEXT, 2);
+    cr_log_setup(CR_LEVEL_ERROR, CR_LOG_TEXT, 2);
     if (argc == 1) {
         for (size_t i = 0; i < NSCEN; i++) {
             failed |= run(&scenarios[i], 0, NULL) != 0;

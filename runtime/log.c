@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static _Atomic int g_level = CR_LOG_INFO;
+static _Atomic int g_level = CR_LEVEL_INFO;
 static _Atomic int g_format = CR_LOG_TEXT;
 static _Atomic int g_fd = 2;
 
@@ -35,14 +35,14 @@ cr_log_set_fd(int fd)
 int
 cr_log_parse_level(const char *s, cr_log_level *out)
 {
-    for (int i = 0; i <= CR_LOG_OFF; i++) {
+    for (int i = 0; i <= CR_LEVEL_OFF; i++) {
         if (strcmp(s, level_names[i]) == 0) {
             *out = (cr_log_level)i;
             return 0;
         }
     }
     if (strcmp(s, "warning") == 0) {
-        *out = CR_LOG_WARN;
+        *out = CR_LEVEL_WARN;
         return 0;
     }
     return -1;
@@ -64,7 +64,7 @@ cr_log_parse_format(const char *s, cr_log_format *out)
 int
 cr_log_enabled(cr_log_level level)
 {
-    return (int)level >= atomic_load(&g_level) && level < CR_LOG_OFF;
+    return (int)level >= atomic_load(&g_level) && level < CR_LEVEL_OFF;
 }
 
 /* put appends escaped text of src into dst[*n..cap). */
@@ -125,7 +125,7 @@ put_raw(char *dst, size_t *n, size_t cap, const char *src)
 }
 
 void
-cr_log(cr_log_level level, const char *component, const char *fmt, ...)
+cr_logmsg(cr_log_level level, const char *component, const char *fmt, ...)
 {
     if (!cr_log_enabled(level)) {
         return;

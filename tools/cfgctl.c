@@ -313,7 +313,7 @@ main(int argc, char **argv)
             return EX_USAGE;
         }
     }
-    cr_log_setup(CR_LOG_ERROR, CR_LOG_TEXT, 2);
+    cr_log_setup(CR_LEVEL_ERROR, CR_LOG_TEXT, 2);
     argc -= optind;
     argv += optind;
     if (argc < 1) {

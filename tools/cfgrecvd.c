@@ -167,7 +167,7 @@ parse(int argc, char **argv, opts *o)
         .fetch_timeout_ms = 10000,
         .resync_ms = 300000,
         .concurrency = 8,
-        .level = CR_LOG_INFO,
+        .level = CR_LEVEL_INFO,
         .format = CR_LOG_TEXT,
         .monitor_url = CFGRECV_DEFAULT_MONITOR_URL,
         .events_url = CFGRECV_DEFAULT_EVENTS_URL,

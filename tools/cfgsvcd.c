@@ -87,7 +87,7 @@ main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     cra_cfgsvc_opts so;
-    cr_log_level level = CR_LOG_INFO;
+    cr_log_level level = CR_LEVEL_INFO;
     cr_log_format fmt = CR_LOG_TEXT;
     size_t n;
     int c, rv, sig;

@@ -10,5 +10,5 @@ void procs_log_to(int fd);
 /* procs_log_to sends debug-level text logs to fd. */
 void
 procs_log_to(int fd) {
-    cr_log_setup(CR_LOG_DEBUG, CR_LOG_TEXT, fd);
+    cr_log_setup(CR_LEVEL_DEBUG, CR_LOG_TEXT, fd);
 }

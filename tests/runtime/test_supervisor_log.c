@@ -15,7 +15,7 @@ void sup_test_quiet_logs(void);
 void
 sup_test_quiet_logs(void)
 {
-    cr_log_level lv = CR_LOG_ERROR;
+    cr_log_level lv = CR_LEVEL_ERROR;
     const char *env = getenv("CFGRECV_TEST_LOG");
     if (env != NULL) {
         (void)cr_log_parse_level(env, &lv);
