@@ -10,5 +10,6 @@
  *   BENCH(name, function)
  */
 BENCH(mailbox, bench_mailbox)
+BENCH(pingpong, bench_pingpong)
 BENCH(supervisor, bench_supervisor)
 BENCH(receiver, bench_receiver)

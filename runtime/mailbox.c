@@ -299,8 +299,18 @@ cri_mailbox_put(cri_mailbox *mb, uint32_t type, cr_id from, uint64_t corr,
     }
     if (rv == 0) {
         if (!mb->flushing) {
-            mb->flushing = true;
-            start(mb, next_batch(mb));
+            /* Idle mailbox: hand the batch to nng from this thread when
+             * the pipe can take it now (no aio, no task-queue hop), else
+             * start the aio and batch behind it. Nothing else is in flight
+             * (flushing is false under mu), so order is kept. */
+            nng_msg *m = next_batch(mb);
+            if (nng_sendmsg(mb->push, m, NNG_FLAG_NONBLOCK) == 0) {
+                atomic_fetch_add_explicit(&mb->batches, 1,
+                                          memory_order_relaxed);
+            } else {
+                mb->flushing = true;
+                start(mb, m);
+            }
         } else if (mb->staged_n >= mb->batch_max) {
             /* On ENOMEM the batch simply keeps growing past batch_max. */
             if (push_ready(mb, mb->staged) == 0) {
