@@ -35,7 +35,8 @@
 #include "receiver.h"
 
 #include <dirent.h>
-#include <sched.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -68,12 +69,35 @@ b_start(void *st, const cra_flow_ref *f, char *err, size_t len)
     return CRA_OK;
 }
 
+static pthread_mutex_t upd_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t upd_cv = PTHREAD_COND_INITIALIZER;
+
 static int
 b_update(void *st, const cra_flow_ref *f, char *err, size_t len)
 {
     atomic_store(&last_update_us, now_us());
+    pthread_mutex_lock(&upd_mu);
     atomic_fetch_add(&updated, 1);
+    pthread_cond_signal(&upd_cv);
+    pthread_mutex_unlock(&upd_mu);
     return CRA_OK;
+}
+
+/* wait_update blocks (no spinning: the cores belong to the receiver)
+ * until `updated` moves past `before`, at most 5 s. */
+static bool
+wait_update(unsigned long before)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 5;
+    pthread_mutex_lock(&upd_mu);
+    while (atomic_load(&updated) == before &&
+           pthread_cond_timedwait(&upd_cv, &upd_mu, &dl) == 0) {
+    }
+    bool moved = atomic_load(&updated) != before;
+    pthread_mutex_unlock(&upd_mu);
+    return moved;
 }
 
 static const cra_flow_handler counting = {
@@ -395,10 +419,9 @@ bench_receiver(int argc, char **argv)
         uint64_t s = now_us();
         crt_pub_send(pub, buf, len);
         free(buf);
-        while (atomic_load(&updated) == before && now_us() - s < 5000000u) {
-            sched_yield(); /* leave the cores to the receiver */
-        }
-        if (atomic_load(&updated) == before) {
+        if (!wait_update(before)) {
+            fprintf(stderr, "bench_receiver: change %d not applied in 5 s\n",
+                    i);
             break;
         }
         lat[done++] = atomic_load(&last_update_us) - s;
