@@ -571,25 +571,36 @@ on_sync_end(hstate *st, const cr_msg *m)
     return 0;
 }
 
+/* done_target decodes an RM_DONE-layout message (RM_DONE, RM_FLOW_DOWN)
+ * and finds its flow. Returns the flow (NULL if malformed, logged, or
+ * gone) with *seq and *rc set and the error text copied into err. */
+static flow *
+done_target(hstate *st, const cr_msg *m, uint64_t *seq, int *rc, char *err,
+            size_t errlen)
+{
+    rm_str ws, id, e;
+    if (rm_done_decode(m, &ws, &id, seq, rc, &e) != 0) {
+        CR_ERROR(st->name, "malformed completion (type %u) dropped",
+                 cr_msg_type(m));
+        return NULL;
+    }
+    snprintf(err, errlen, "%.*s", (int)e.len, e.p);
+    cra_strmap *ids = ws_ids(st, ws.p, ws.len, false);
+    return ids ? cra_strmap_get(ids, id.p, id.len) : NULL;
+}
+
 static int
 on_done(hstate *st, const cr_msg *m)
 {
-    rm_str ws, id, err;
     uint64_t seq;
     int rc;
-    if (rm_done_decode(m, &ws, &id, &seq, &rc, &err) != 0) {
-        CR_ERROR(st->name, "malformed RM_DONE dropped");
-        return 0;
-    }
-    cra_strmap *ids = ws_ids(st, ws.p, ws.len, false);
-    flow *f = ids ? cra_strmap_get(ids, id.p, id.len) : NULL;
+    char err[1024];
+    flow *f = done_target(st, m, &seq, &rc, err, sizeof(err));
     if (f == NULL || !f->busy || f->busy_seq != seq) {
         CR_DEBUG(st->name, "stale completion dropped");
         return 0;
     }
-    char *e = dupn(err.p, err.len);
-    apply_result(st, f, f->busy_op, rc == CRA_OK ? CRA_OK : CRA_FAILED, e);
-    free(e);
+    apply_result(st, f, f->busy_op, rc == CRA_OK ? CRA_OK : CRA_FAILED, err);
     drop_empty_ws(st);
     return 0;
 }
@@ -597,15 +608,10 @@ on_done(hstate *st, const cr_msg *m)
 static int
 on_flow_down(hstate *st, const cr_msg *m)
 {
-    rm_str ws, id, err;
     uint64_t seq;
     int rc;
-    if (rm_done_decode(m, &ws, &id, &seq, &rc, &err) != 0) {
-        CR_ERROR(st->name, "malformed RM_FLOW_DOWN dropped");
-        return 0;
-    }
-    cra_strmap *ids = ws_ids(st, ws.p, ws.len, false);
-    flow *f = ids ? cra_strmap_get(ids, id.p, id.len) : NULL;
+    char err[1024];
+    flow *f = done_target(st, m, &seq, &rc, err, sizeof(err));
     if (f == NULL || !f->running || f->busy) {
         return 0; /* stopped or being changed meanwhile */
     }
@@ -629,9 +635,7 @@ on_flow_down(hstate *st, const cr_msg *m)
         drop_empty_ws(st);
         return 0;
     }
-    char *e = dupn(err.p, err.len);
-    schedule_retry(st, f, "run", e);
-    free(e);
+    schedule_retry(st, f, "run", err);
     return 0;
 }
 

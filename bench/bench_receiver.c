@@ -385,9 +385,15 @@ bench_receiver(int argc, char **argv)
            want, t_start / 1e6, want / (t_start / 1e6),
            ok ? "" : " [INCOMPLETE]", status_kb("VmHWM") / 1024.0, threads0,
            threads1, fds0, fds1);
-    uint64_t t_base = baseline_fetch_all(req, W);
+    /* The baseline opens and closes one REQ client per workspace; with
+     * many thousands of them in one process nng 1.5.2 has been seen to
+     * abort inside nng_ctx_recv (README, known issues), so it is timed on
+     * at most 1,000 workspaces and scaled to W. */
+    int WB = W < 1000 ? W : 1000;
+    uint64_t t_base = baseline_fetch_all(req, WB) * (uint64_t)W / WB;
     printf("receiver: baseline (client per fetch, sequential, reference "
-           "style) %.3f s; ratio %.1fx\n",
+           "style%s) %.3f s; ratio %.1fx\n",
+           WB < W ? ", timed on 1,000 workspaces and scaled" : "",
            t_base / 1e6, t_base ? (double)t_base / t_start : 0.0);
 
     /* ---- latency ---- */
