@@ -1,6 +1,6 @@
 /*
  * bench_receiver.c - the receiver at scale, against a real config service
- * (cfgsvc in a forked child process, so this process's RSS, threads and
+ * (cfgsvcd in a process of its own, so this process's RSS, threads and
  * sockets are the receiver's alone), over ipc://.
  *
  *  startup   W workspaces x F flows (~2 KB each, shaped like
@@ -19,13 +19,14 @@
  *  storm     2,000 notifies over 100 workspaces at one version: fetches
  *            sent (the reference sends one per notify).
  *
+ * The service is the real cfgsvcd, run next to this program.
+ *
  * Entry point: bench_receiver(argc, argv); argv may hold "workspaces=W",
  * "flows=F", "changes=N". Build standalone with -DCR_BENCH_STANDALONE.
  */
 #define _GNU_SOURCE /* asprintf */
 #include "cfgrecv/actor.h"
 #include "cfgrecv/log.h"
-#include "cfgsvc.h"
 #include "cfgsvc_store.h"
 #include "client.h"
 #include "fetcher.h"
@@ -38,6 +39,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +49,7 @@
 #include <unistd.h>
 
 int bench_receiver(int argc, char **argv);
+extern char **environ;
 
 static uint64_t
 now_us(void)
@@ -194,31 +197,35 @@ cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* ---- the service child --------------------------------------------------- */
+/* ---- the service process ------------------------------------------------ */
 
+/* start_service runs the real cfgsvcd (found next to this program) on the
+ * loaded store. A separate program, not a fork: nng must not be used
+ * across fork(), and an earlier scenario may have started it. */
 static pid_t
 start_service(const char *req, const char *notify, const char *db)
 {
-    pid_t pid = fork();
-    if (pid != 0) {
-        return pid;
+    char self[4096], svcd[4200];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0) {
+        return -1;
     }
-    cr_rt *rt;
-    cra_cfgsvc *svc;
-    cra_cfgsvc_opts so = {.request_url = req, .notify_url = notify,
-                          .db_path = db, .startup_push_delay_ms = -1};
-    if (cr_rt_new(NULL, &rt) != 0 || cra_cfgsvc_start(rt, &so, &svc) != 0) {
-        _exit(1);
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash == NULL) {
+        return -1;
     }
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &s, NULL);
-    int sig;
-    sigwait(&s, &sig);
-    cra_cfgsvc_stop(svc);
-    cr_rt_destroy(rt);
-    _exit(0);
+    *slash = '\0';
+    snprintf(svcd, sizeof(svcd), "%s/cfgsvcd", self);
+    char *argv[] = {svcd, "--request-url", (char *)req, "--notify-url",
+                    (char *)notify, "--db", (char *)db, "--log-level",
+                    "error", NULL};
+    pid_t pid;
+    if (posix_spawn(&pid, svcd, NULL, NULL, argv, environ) != 0) {
+        fprintf(stderr, "bench_receiver: cannot run %s\n", svcd);
+        return -1;
+    }
+    return pid;
 }
 
 static int
@@ -339,6 +346,9 @@ bench_receiver(int argc, char **argv)
            (now_us() - t_load) / 1e6);
 
     pid_t svc = start_service(req, svc_notify, db);
+    if (svc < 0) {
+        return 1;
+    }
     cr_rt *rt;
     crt_client *cli;
     crt_pub *pub;
