@@ -40,6 +40,9 @@ typedef struct wsst {
     uint64_t wanted;  /* highest notify version naming it for `flow` */
     bool fetching;    /* requested from the fetcher, not answered yet */
     bool needs_full;  /* next applied result goes out as the full set */
+    bool deleted;     /* workspace_changes.deleted named it: its fetches
+                         are not applied until it is created again or a
+                         newer flow change names it */
     cra_strmap *flows; /* id -> (void *)(hash | 1) */
     char *name;
 } wsst;
@@ -61,6 +64,7 @@ typedef struct fm {
     bool synced;
     bool stream_up;
     bool stream_seen;
+    bool resync_deferred; /* asked for before the stream came up */
     uint64_t startup_timer;
 
     cra_recv_status st;
@@ -217,6 +221,15 @@ to_handlers(fm *s, cr_msg *m)
 static void
 full_resync(fm *s, const char *why)
 {
+    if (!s->stream_seen && s->startup_timer != 0) {
+        /* subscribe first: until the notify stream is up (or the start-up
+         * wait ran out) a resync waits, and then happens once */
+        CR_DEBUG(COMP, "resync (%s) deferred until the notify stream is up",
+                 why);
+        s->resync_deferred = true;
+        return;
+    }
+    s->resync_deferred = false;
     s->st.resyncs++;
     CR_INFO(COMP, "full resync: %s", why);
     if (s->discovering) {
@@ -473,6 +486,10 @@ on_fetched(fm *s, const cr_msg *m)
         CR_DEBUG(COMP, "stale fetch of %s (version %llu < %llu) ignored",
                  name, (unsigned long long)hdr.version,
                  (unsigned long long)w->applied);
+    } else if (w->deleted) {
+        CR_DEBUG(COMP, "workspace %s is deleted: its flows stay stopped",
+                 name);
+        w->applied = hdr.version;
     } else {
         apply_fetched(s, w, name, m, &hdr);
     }
@@ -571,6 +588,14 @@ on_push(fm *s, const cr_msg *m)
             wsst *w = get_ws(s, n, strlen(n), &key);
             if (w != NULL && key != NULL) {
                 stop_workspace(s, w, key, v);
+                w->deleted = true;
+            }
+        }
+        for (size_t i = 0; i < p.workspace_changes->ncreated; i++) {
+            const char *n = p.workspace_changes->created[i];
+            wsst *w = cra_strmap_get(s->ws, n, strlen(n));
+            if (w != NULL) {
+                w->deleted = false;
             }
         }
     }
@@ -585,6 +610,7 @@ on_push(fm *s, const cr_msg *m)
             if (w == NULL || key == NULL || v <= w->applied) {
                 continue;
             }
+            w->deleted = false; /* flows changed after the deletion */
             if (v > w->wanted) {
                 w->wanted = v;
             }
@@ -715,6 +741,7 @@ on_status(fm *s, const cr_msg *m)
     st.flows = s->nflows;
     st.stream_up = s->stream_up;
     st.synced = s->synced;
+    st.resyncing = s->discovering || s->round != NULL || s->resync_deferred;
     st.fetches_pending = 0;
     const char *k;
     size_t kl;

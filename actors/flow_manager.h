@@ -54,6 +54,8 @@ typedef struct cra_recv_status {
     uint64_t fetches_pending; /* workspaces queued or in flight */
     bool stream_up;           /* notify stream connected */
     bool synced;              /* first full resync completed */
+    bool resyncing;           /* a full resync is being discovered or
+                                 fetched */
 } cra_recv_status;
 
 /* cra_flow_manager_status asks the flow manager for its counters. 0 or a

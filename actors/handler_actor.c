@@ -72,6 +72,9 @@ typedef struct hstate {
     uint64_t next_seq;
     uint64_t gen;
     uint64_t rng;
+    char **empties; /* workspaces whose last flow was removed: their maps
+                       are freed by drop_empty_ws, outside iterations */
+    size_t nempties, capempties;
     char name[80];
 } hstate;
 
@@ -176,9 +179,26 @@ static void
 remove_flow(hstate *st, flow *f)
 {
     cancel_timer(st, f);
-    cra_strmap *ids = cra_strmap_get(st->ws, f->ws, strlen(f->ws));
+    size_t wl = strlen(f->ws);
+    cra_strmap *ids = cra_strmap_get(st->ws, f->ws, wl);
     if (ids != NULL) {
         cra_strmap_del(ids, f->id, strlen(f->id));
+        if (cra_strmap_count(ids) == 0) {
+            /* the map may be under iteration: note it for drop_empty_ws */
+            if (st->nempties == st->capempties) {
+                size_t nc = st->capempties ? st->capempties * 2 : 8;
+                char **ne = realloc(st->empties, nc * sizeof(*ne));
+                if (ne != NULL) {
+                    st->empties = ne;
+                    st->capempties = nc;
+                }
+            }
+            char *copy = st->nempties < st->capempties ? dupn(f->ws, wl)
+                                                       : NULL;
+            if (copy != NULL) {
+                st->empties[st->nempties++] = copy;
+            }
+        }
     }
     cra_strmap_del(st->by_serial, (const char *)&f->serial,
                    sizeof(f->serial));
@@ -466,18 +486,22 @@ unwant(hstate *st, flow *f)
     reconcile(st, f); /* may free f */
 }
 
+/* drop_empty_ws frees the maps of workspaces left without flows (only
+ * those remove_flow noted: never a scan of every workspace). */
 static void
 drop_empty_ws(hstate *st)
 {
-    const char *k;
-    size_t kl;
-    void *v;
-    for (size_t it = 0; cra_strmap_next(st->ws, &it, &k, &kl, &v);) {
-        if (cra_strmap_count(v) == 0) {
-            cra_strmap_del(st->ws, k, kl);
-            cra_strmap_free(v, NULL);
+    for (size_t i = 0; i < st->nempties; i++) {
+        char *w = st->empties[i];
+        size_t wl = strlen(w);
+        cra_strmap *ids = cra_strmap_get(st->ws, w, wl);
+        if (ids != NULL && cra_strmap_count(ids) == 0) {
+            cra_strmap_del(st->ws, w, wl);
+            cra_strmap_free(ids, NULL);
         }
+        free(w);
     }
+    st->nempties = 0;
 }
 
 static int
@@ -528,6 +552,12 @@ on_flows(hstate *st, const cr_msg *m)
         }
     }
     drop_empty_ws(st);
+    if (cra_strmap_count(ids) == 0 &&
+        cra_strmap_get(st->ws, fl.ws.p, fl.ws.len) == ids) {
+        cra_strmap_del(st->ws, fl.ws.p, fl.ws.len); /* only stops of flows
+                                                       it never had */
+        cra_strmap_free(ids, NULL);
+    }
     return 0;
 }
 
@@ -816,6 +846,10 @@ h_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
         }
     }
     cra_strmap_free(st->by_serial, NULL);
+    for (size_t i = 0; i < st->nempties; i++) {
+        free(st->empties[i]);
+    }
+    free(st->empties);
     if (st->h->terminate != NULL && st->hs != NULL) {
         st->h->terminate(st->hs);
     }

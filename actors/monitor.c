@@ -353,13 +353,14 @@ status_doc(cr_rt *rt, const cra_monitor_opts *o, int *err) {
         return NULL;
     }
     json_t *doc = json_pack(
-        "{s:I, s:f, s:{s:I, s:I, s:I}, s:{s:b, s:b}, s:{s:I, s:I, s:I, "
+        "{s:I, s:f, s:{s:I, s:I, s:I}, s:{s:b, s:b, s:b}, s:{s:I, s:I, s:I, "
         "s:I, s:I, s:I, s:I, s:I}}",
         "version", (json_int_t)st.version, "uptime_s",
         (double)(cr_now_ms() - o->started_ms) / 1000.0, "counts", "workspaces",
         (json_int_t)st.workspaces, "flows", (json_int_t)st.flows, "actors",
         (json_int_t)cr_rt_actor_count(rt), "config_service", "notify_connected",
-        st.stream_up, "synced", st.synced, "counters", "notifies",
+        st.stream_up, "synced", st.synced, "resyncing", st.resyncing,
+        "counters", "notifies",
         (json_int_t)st.notifies, "notifies_applied",
         (json_int_t)st.notifies_applied, "notifies_ignored",
         (json_int_t)st.notifies_ignored, "fetches_ok",

@@ -26,16 +26,37 @@ struct cra_strmap {
     size_t used; /* entries + tombstones */
 };
 
+/* cra_hash64: 8 bytes per step (multiply-xorshift, as in wyhash/murmur
+ * finalisers) rather than FNV's byte per step: flow definitions are ~2 KB
+ * and both the flow manager and every handler hash each one. */
+static inline uint64_t
+mix(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
 uint64_t
 cra_hash64(const void *data, size_t len)
 {
     const unsigned char *p = data;
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (len * 0xbf58476d1ce4e5b9ULL);
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ mix(w)) * 0x94d049bb133111ebULL;
+        h ^= h >> 29;
+        p += 8;
+        len -= 8;
     }
-    return h;
+    uint64_t t = 0;
+    memcpy(&t, p, len);
+    h ^= mix(t ^ len);
+    return mix(h);
 }
 
 cra_strmap *

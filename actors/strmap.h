@@ -39,7 +39,7 @@ size_t cra_strmap_count(const cra_strmap *m);
 int cra_strmap_next(const cra_strmap *m, size_t *it, const char **key,
                     size_t *len, void **val);
 
-/* cra_hash64 is the map's hash (FNV-1a 64), exposed for content hashes. */
+/* cra_hash64 is the map's 64-bit hash, also used for content hashes. */
 uint64_t cra_hash64(const void *data, size_t len);
 
 #endif

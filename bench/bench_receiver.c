@@ -22,7 +22,7 @@
  * The service is the real cfgsvcd, run next to this program.
  *
  * Entry point: bench_receiver(argc, argv); argv may hold "workspaces=W",
- * "flows=F", "changes=N". Build standalone with -DCR_BENCH_STANDALONE.
+ * "flows=F", "changes=N", "baseline=0" (skip the baseline). Build standalone with -DCR_BENCH_STANDALONE.
  */
 #define _GNU_SOURCE /* asprintf */
 #include "cfgrecv/actor.h"
@@ -299,6 +299,7 @@ bench_receiver(int argc, char **argv)
     int W = atoi(arg(argc, argv, "workspaces", "1000"));
     int F = atoi(arg(argc, argv, "flows", "10"));
     int N = atoi(arg(argc, argv, "changes", "1000"));
+    int with_baseline = atoi(arg(argc, argv, "baseline", "1"));
     char dir[] = "/tmp/cfgrecv-bench.XXXXXX";
     if (W <= 0 || F <= 0 || N < 0 || mkdtemp(dir) == NULL) {
         fprintf(stderr, "bench_receiver: bad arguments\n");
@@ -400,7 +401,8 @@ bench_receiver(int argc, char **argv)
      * abort inside nng_ctx_recv (README, known issues), so it is timed on
      * at most 1,000 workspaces and scaled to W. */
     int WB = W < 1000 ? W : 1000;
-    uint64_t t_base = baseline_fetch_all(req, WB) * (uint64_t)W / WB;
+    uint64_t t_base =
+        with_baseline ? baseline_fetch_all(req, WB) * (uint64_t)W / WB : 0;
     printf("receiver: baseline (client per fetch, sequential, reference "
            "style%s) %.3f s; ratio %.1fx\n",
            WB < W ? ", timed on 1,000 workspaces and scaled" : "",
