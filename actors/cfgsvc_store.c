@@ -404,30 +404,46 @@ bump_commit(cra_store *st, uint64_t *version)
     return 0;
 }
 
-int
-cra_store_put(cra_store *st, const char *ws, const crt_value *vals, size_t n,
-              uint64_t *version)
+/* A row of a write: its column values after the workspace (?2, ?3, ...). */
+typedef const char *(*row_col_fn)(const void *rows, size_t i, int col);
+
+static const char *
+put_col(const void *rows, size_t i, int col)
+{
+    const crt_value *v = &((const crt_value *)rows)[i];
+    return col == 0 ? v->type : col == 1 ? v->key : v->value;
+}
+
+static const char *
+delete_col(const void *rows, size_t i, int col)
+{
+    const crt_key *k = &((const crt_key *)rows)[i];
+    return col == 0 ? k->type : k->key;
+}
+
+/* write_rows runs sql once per row (?1 = ws, then ncols columns) in one
+ * transaction that also bumps the version; all or nothing. */
+static int
+write_rows(cra_store *st, const char *sql, const char *what, const char *ws,
+           const void *rows, size_t n, int ncols, row_col_fn col,
+           uint64_t *version)
 {
     sqlite3_stmt *s = NULL;
     int rv;
     if ((rv = exec(st, "BEGIN IMMEDIATE")) != 0) {
         return rv;
     }
-    if ((rv = prep(st,
-                   "INSERT INTO config (workspace, type, key, value)"
-                   " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (workspace, type,"
-                   " key) DO UPDATE SET value = excluded.value",
-                   &s)) != 0) {
+    if ((rv = prep(st, sql, &s)) != 0) {
         goto rollback;
     }
     for (size_t i = 0; i < n; i++) {
         sqlite3_reset(s);
         bind_text(s, 1, ws);
-        bind_text(s, 2, vals[i].type);
-        bind_text(s, 3, vals[i].key);
-        bind_text(s, 4, vals[i].value);
+        for (int c = 0; c < ncols; c++) {
+            bind_text(s, 2 + c, col(rows, i, c));
+        }
         if (sqlite3_step(s) != SQLITE_DONE) {
-            rv = fail(st, "put");
+            rv = fail(st, what);
             goto rollback;
         }
     }
@@ -440,36 +456,24 @@ rollback:
 }
 
 int
+cra_store_put(cra_store *st, const char *ws, const crt_value *vals, size_t n,
+              uint64_t *version)
+{
+    return write_rows(st,
+                      "INSERT INTO config (workspace, type, key, value)"
+                      " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (workspace, type,"
+                      " key) DO UPDATE SET value = excluded.value",
+                      "put", ws, vals, n, 3, put_col, version);
+}
+
+int
 cra_store_delete(cra_store *st, const char *ws, const crt_key *keys,
                  size_t n, uint64_t *version)
 {
-    sqlite3_stmt *s = NULL;
-    int rv;
-    if ((rv = exec(st, "BEGIN IMMEDIATE")) != 0) {
-        return rv;
-    }
-    if ((rv = prep(st,
-                   "DELETE FROM config WHERE workspace=?1 AND type=?2 AND"
-                   " key=?3",
-                   &s)) != 0) {
-        goto rollback;
-    }
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_reset(s);
-        bind_text(s, 1, ws);
-        bind_text(s, 2, keys[i].type);
-        bind_text(s, 3, keys[i].key);
-        if (sqlite3_step(s) != SQLITE_DONE) {
-            rv = fail(st, "delete");
-            goto rollback;
-        }
-    }
-    sqlite3_finalize(s);
-    return bump_commit(st, version);
-rollback:
-    sqlite3_finalize(s);
-    exec(st, "ROLLBACK");
-    return rv;
+    return write_rows(st,
+                      "DELETE FROM config WHERE workspace=?1 AND type=?2 AND"
+                      " key=?3",
+                      "delete", ws, keys, n, 2, delete_col, version);
 }
 
 int
