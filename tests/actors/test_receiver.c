@@ -212,7 +212,7 @@ start_svc(const char *req, const char *notify)
 }
 
 static void
-start_receiver(const char *notify)
+start_receiver_every(const char *notify, uint64_t resync_ms)
 {
     static const cra_flow_handler *const hs[] = {&probe};
     cra_receiver_opts ro = {
@@ -220,10 +220,17 @@ start_receiver(const char *notify)
         .notify_url = notify,
         .fetch_timeout_ms = 500,
         .fetch_concurrency = 8,
+        .resync_interval_ms = resync_ms,
         .handlers = hs,
         .nhandlers = 1,
     };
     cr_assert_eq(cra_receiver_start(rt, &ro, &recv_), 0);
+}
+
+static void
+start_receiver(const char *notify)
+{
+    start_receiver_every(notify, 0);
 }
 
 static void
@@ -662,4 +669,23 @@ Test(receiver, stop_stops_every_flow_in_order)
     cr_assert_eq(probe_get("ws", "a").stops, 1);
     cr_assert_eq(probe_get("ws", "b").stops, 1);
     cr_assert_eq(cr_whereis(rt, "flow-manager"), CR_NOBODY);
+}
+
+Test(receiver, periodic_check_finds_a_missed_change)
+{
+    start_svc(req_url, svc_notify_url);
+    put("ws", "a", "{}");
+    open_fake(); /* a stream that never tells of the next change */
+    start_receiver_every(fake_notify_url, 300);
+    WAIT_UNTIL(probe_get("ws", "a").running, 10000);
+    WAIT_UNTIL(settled(), 10000);
+    uint64_t resyncs = status().resyncs;
+    put("ws", "b", "{}");
+    WAIT_UNTIL(probe_get("ws", "b").running, 10000);
+    cr_assert_gt(status().resyncs, resyncs);
+    /* nothing new: the check does not resync again and again */
+    WAIT_UNTIL(settled(), 10000);
+    uint64_t after = status().resyncs;
+    usleep(1000000);
+    cr_assert_eq(status().resyncs, after, "no change, no resync");
 }
