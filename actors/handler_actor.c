@@ -551,11 +551,11 @@ on_flows(hstate *st, const cr_msg *m)
             }
         }
     }
-    drop_empty_ws(st);
-    if (cra_strmap_count(ids) == 0 &&
-        cra_strmap_get(st->ws, fl.ws.p, fl.ws.len) == ids) {
-        cra_strmap_del(st->ws, fl.ws.p, fl.ws.len); /* only stops of flows
-                                                       it never had */
+    drop_empty_ws(st); /* may have freed ids */
+    ids = cra_strmap_get(st->ws, fl.ws.p, fl.ws.len);
+    if (ids != NULL && cra_strmap_count(ids) == 0) {
+        /* e.g. only stops of flows it never had */
+        cra_strmap_del(st->ws, fl.ws.p, fl.ws.len);
         cra_strmap_free(ids, NULL);
     }
     return 0;
