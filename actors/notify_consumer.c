@@ -1,9 +1,10 @@
 /*
  * notify_consumer.c - the notify stream as messages.
  *
- * Two callbacks of the subscriber (transport/notify.h) feed this actor's
- * own mailbox: a message arrived (posted as RM_PUSH) and the stream went
- * up or down (posted as RM_STREAM). The second runs inside nng's pipe
+ * Two callbacks of the subscriber (transport/notify.h): a message arrived
+ * (validated with the bounded codec and sent straight to the flow
+ * manager as RM_PUSH, or through this actor when the manager cannot take
+ * it now), and the stream went up or down (posted here as RM_STREAM). The second runs inside nng's pipe
  * callback with the SUB socket's lock held, so it touches nothing but
  * this actor's mailbox (another socket). Everything else happens on the actor's
  * thread: validation with the bounded codec, forwarding to the manager.
@@ -29,7 +30,6 @@ typedef struct consumer {
     cr_id self;
     crt_sub *sub;
     atomic_bool closing;
-    uint64_t received, rejected;
 } consumer;
 
 static void
@@ -52,14 +52,39 @@ on_event(void *arg, crt_sub_event ev)
                           ev == CRT_SUB_RECONNECTED));
 }
 
-/* on_msg runs on an nng thread: copy and post */
+/* on_msg runs on an nng thread and never blocks. A valid push goes
+ * straight to the flow manager (one mailbox hop fewer on every change);
+ * when the manager's mailbox is full or it is restarting, the push is
+ * posted to this actor, which may wait. A malformed push is logged and
+ * dropped here. */
 static void
 on_msg(void *arg, const void *data, size_t len)
 {
     consumer *c = arg;
-    if (!atomic_load(&c->closing)) {
-        post(c, cr_msg_new_bytes(RM_PUSH, data, len));
+    if (atomic_load(&c->closing)) {
+        return;
     }
+    crt_push p;
+    crt_decode_error err;
+    crt_limits lim = {.max_size = c->o->max_size};
+    if (crt_push_decode(data, len, &lim, &p, &err) != 0) {
+        CR_WARN(COMP, "malformed notify (%zu bytes) dropped: %s", len,
+                err.text);
+        return;
+    }
+    CR_DEBUG(COMP, "notify version %llu (%zu change types)",
+             (unsigned long long)p.version, p.nchanges);
+    crt_push_free(&p);
+    cr_msg *m = cr_msg_new_bytes(RM_PUSH, data, len);
+    if (m == NULL) {
+        CR_ERROR(COMP, "out of memory: notify dropped");
+        return;
+    }
+    cr_id fm = cr_whereis(c->rt, "flow-manager");
+    if (fm != CR_NOBODY && cr_send(c->rt, c->self, fm, m) == 0) {
+        return;
+    }
+    post(c, m); /* slow path: n_handle forwards it, waiting if need be */
 }
 
 static int
@@ -99,20 +124,7 @@ n_handle(cr_ctx *ctx, void *state, const cr_msg *m)
     consumer *c = state;
     cr_id fm = cr_whereis(c->rt, "flow-manager");
     if (cr_msg_type(m) == RM_PUSH) {
-        crt_push p;
-        crt_decode_error err;
-        crt_limits lim = {.max_size = c->o->max_size};
-        c->received++;
-        if (crt_push_decode(cr_msg_data(m), cr_msg_len(m), &lim, &p, &err) !=
-            0) {
-            c->rejected++;
-            CR_WARN(COMP, "malformed notify (%zu bytes) dropped: %s",
-                    cr_msg_len(m), err.text);
-            return 0;
-        }
-        CR_DEBUG(COMP, "notify version %llu (%zu change types)",
-                 (unsigned long long)p.version, p.nchanges);
-        crt_push_free(&p);
+        /* already validated by on_msg; the manager was busy or away */
     } else if (cr_msg_type(m) == RM_STREAM) {
         bool up, re;
         if (rm_stream_decode(m, &up, &re) == 0) {

@@ -3,12 +3,13 @@
  *
  * Registered as "notify". Receives with an nng aio (never
  * NNG_OPT_RECVTIMEO on SUB: it crashes nng 1.5.2) and watches the
- * stream's pipes. The nng callbacks only post messages to this actor; the
- * actor validates each ConfigPush with the bounded codec (a malformed one
- * is logged and dropped) and forwards it to "flow-manager" as RM_PUSH,
- * and reports the stream going up, down and up again as RM_STREAM (a
- * reconnect makes the manager resync in full: notifies may have been
- * missed while the stream was down).
+ * stream's pipes. Each ConfigPush is validated with the bounded codec in
+ * the receive callback (a malformed one is logged and dropped) and sent
+ * to "flow-manager" as RM_PUSH without blocking; only when the manager
+ * cannot take it at once does it go through this actor, which may wait.
+ * Pipe events are posted to this actor, which reports the stream going
+ * up, down and up again to the manager as RM_STREAM (a reconnect makes
+ * the manager resync in full: notifies may have been missed).
  */
 #ifndef CRA_NOTIFY_CONSUMER_H
 #define CRA_NOTIFY_CONSUMER_H

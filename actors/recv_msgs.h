@@ -41,6 +41,8 @@ enum {
     RM_FETCH_FAILED, /* {ws, error} a fetch failed; the fetcher retries */
     RM_STATUS,       /* cr_call to the flow manager: reply rm_status */
     RM_FLOW_DOWN,    /* rm_done layout (seq 0): a running flow failed */
+    RM_FETCH_DONE,   /* fetcher-internal: str ws; its RM_FETCHED went to
+                        the flow manager straight from the callback */
     RM_INTERNAL_MAX = CR_MSG_USER + 199,
 };
 
