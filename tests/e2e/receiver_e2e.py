@@ -143,6 +143,10 @@ def main():
             if p.poll() is None:
                 p.kill()
             p.wait()
+        try:  # a daemonized cfgrecvd is not our child: use its pidfile
+            os.kill(int(open(f"{D}/recv.pid").read()), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
         shutil.rmtree(D, ignore_errors=True)
     print(f"{passed} passed, {len(failures)} failed")
     sys.exit(1 if failures else 0)
