@@ -309,4 +309,19 @@ p_alive(long pid) {
     return rp != NULL && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
 }
 
+/* p_teardown_checked stops the runtime (every handler actor stops its
+ * flows), cleans up, and asserts that no child process is left behind,
+ * zombie or not. The suites' .fini. */
+static inline void
+p_teardown_checked(void) {
+    int z;
+    if (P_rt != NULL) {
+        cr_rt_destroy(P_rt);
+        P_rt = NULL;
+    }
+    int n = p_children(&z);
+    p_teardown();
+    cr_assert_eq(n, 0, "children left: %d (zombies %d)", n, z);
+}
+
 #endif

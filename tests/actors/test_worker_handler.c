@@ -54,14 +54,7 @@ setup(void) {
 
 static void
 teardown(void) {
-    int z;
-    if (P_rt != NULL) {
-        cr_rt_destroy(P_rt);
-        P_rt = NULL;
-    }
-    int n = p_children(&z);
-    p_teardown();
-    cr_assert_eq(n, 0, "children left: %d (zombies %d)", n, z);
+    p_teardown_checked();
 }
 
 TestSuite(worker, .init = setup, .fini = teardown, .timeout = 120);
