@@ -120,13 +120,20 @@ Test(cfgsvc_service, pushes_and_parallel_requests)
     crt_sub *sub;
     crt_client *c;
     crt_sub_opts so = {.on_msg = on_push};
+    /* The start-up push waits 1.5 s: long enough for the subscriber,
+     * which redials with backoff, to be connected even on a loaded
+     * machine (PUB/SUB drops what is sent before). */
     cra_cfgsvc_opts o = {.request_url = rurl, .notify_url = nurl,
-                         .db_path = db};
+                         .db_path = db, .startup_push_delay_ms = 1500};
 
     cr_assert_eq(crt_sub_open(nurl, &so, &sub), 0); /* dials until up */
     cr_assert_eq(cr_rt_new(NULL, &rt), 0);
     cr_assert_eq(cra_cfgsvc_start(rt, &o, &svc), 0);
     cr_assert(cra_cfgsvc_alive(svc));
+    for (int i = 0; i < 150 && !crt_sub_connected(sub); i++) {
+        usleep(10000);
+    }
+    cr_assert(crt_sub_connected(sub), "subscriber connected");
     cr_assert_eq(wait_push(1), 1, "the start-up push");
     cr_assert_eq(rec.pushes[0].version, 0);
     cr_assert_eq(rec.pushes[0].nchanges, 0, "empty changes = everything");
