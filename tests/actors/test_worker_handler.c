@@ -225,6 +225,9 @@ Test(worker, two_hundred_workers_one_thread_no_zombies) {
     }
     cr_assert_eq(p_children(&z), N);
     cr_assert_eq(z, 0);
+    /* "running" means exec'd: on a loaded machine a worker may not have
+     * written its start line yet, and a stop now would kill it first */
+    cr_assert(p_wait_count("starts", "start w p", N, 30000));
     for (int i = 0; i < N; i++) {
         ops[i] = (p_op){RM_OP_STOP, ids[i], NULL};
     }
