@@ -203,10 +203,8 @@ static void
 to_manager(fetcher *f, cr_msg *m)
 {
     cr_id to = manager(f);
-    int rv = to == CR_NOBODY ? CR_ENOENT : cr_ctx_send(f->ctx, to, m);
-    if (rv == CR_EFULL) {
-        rv = cr_send_wait(cr_ctx_rt(f->ctx), cr_self(f->ctx), to, m, 10000);
-    }
+    int rv = to == CR_NOBODY ? CR_ENOENT
+                             : cr_ctx_send_wait(f->ctx, to, m, 10000);
     if (rv != 0) {
         CR_WARN(COMP, "cannot reach the flow manager: %s", cr_strerror(rv));
         cr_msg_free(m);

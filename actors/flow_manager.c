@@ -140,10 +140,7 @@ fetcher_id(fm *s)
 static void
 send_or_wait(fm *s, cr_id to, cr_msg *m, const char *what)
 {
-    int rv = cr_ctx_send(s->ctx, to, m);
-    if (rv == CR_EFULL) {
-        rv = cr_send_wait(cr_ctx_rt(s->ctx), cr_self(s->ctx), to, m, 10000);
-    }
+    int rv = cr_ctx_send_wait(s->ctx, to, m, 10000);
     if (rv != 0) {
         CR_WARN(COMP, "cannot send %s: %s", what, cr_strerror(rv));
         cr_msg_free(m);

@@ -149,10 +149,7 @@ n_handle(cr_ctx *ctx, void *state, const cr_msg *m)
                       "resyncs when it starts)");
         return 0;
     }
-    int rv = cr_ctx_send(ctx, fm, fwd);
-    if (rv == CR_EFULL) {
-        rv = cr_send_wait(c->rt, c->self, fm, fwd, 10000);
-    }
+    int rv = cr_ctx_send_wait(ctx, fm, fwd, 10000);
     if (rv != 0) {
         cr_msg_free(fwd);
         CR_WARN(COMP, "notify not forwarded: %s", cr_strerror(rv));

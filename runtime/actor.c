@@ -148,16 +148,22 @@ cr_send_wait(cr_rt *rt, cr_id from, cr_id to, cr_msg *m, int timeout_ms)
 }
 
 int
-cr_ctx_send(cr_ctx *ctx, cr_id to, cr_msg *m)
+cr_ctx_send_wait(cr_ctx *ctx, cr_id to, cr_msg *m, int timeout_ms)
 {
     if (ctx == NULL) {
         return CR_EINVAL;
     }
-    int rv = cri_send(ctx->rt, ctx->id, to, m, 0, 0);
+    int rv = cri_send(ctx->rt, ctx->id, to, m, 0, timeout_ms);
     if (rv == 0) {
         atomic_fetch_add_explicit(&ctx->msgs_out, 1, memory_order_relaxed);
     }
     return rv;
+}
+
+int
+cr_ctx_send(cr_ctx *ctx, cr_id to, cr_msg *m)
+{
+    return cr_ctx_send_wait(ctx, to, m, 0);
 }
 
 /* ---- the actor thread ---- */

@@ -259,9 +259,13 @@ Test(runtime_mailbox, ownership_on_failure)
 static int
 forward_hook(cr_ctx *ctx, rec *r, const cr_msg *m)
 {
+    static int turn; /* the forwarding actor's thread only */
     cr_id to = *(cr_id *)r->user;
     cr_msg *c = cr_msg_dup(m);
-    if (cr_ctx_send(ctx, to, c) != 0) {
+    /* alternate: both forms count in msgs_out */
+    int rv = (turn++ % 2) ? cr_ctx_send_wait(ctx, to, c, 1000)
+                          : cr_ctx_send(ctx, to, c);
+    if (rv != 0) {
         cr_msg_free(c);
         return CR_EFAIL;
     }

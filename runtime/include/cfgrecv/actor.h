@@ -209,6 +209,11 @@ int cr_send_wait(cr_rt *rt, cr_id from, cr_id to, cr_msg *m, int timeout_ms);
  * message in the actor's msgs_out. Same ownership rule. */
 int cr_ctx_send(cr_ctx *ctx, cr_id to, cr_msg *m);
 
+/* cr_ctx_send_wait is cr_send_wait from inside an actor (from = self,
+ * counted in msgs_out): it waits up to timeout_ms for room in a full
+ * mailbox (back-pressure between actors). Same ownership rule. */
+int cr_ctx_send_wait(cr_ctx *ctx, cr_id to, cr_msg *m, int timeout_ms);
+
 /* cr_call sends m (a fresh correlation id is assigned) and blocks the
  * calling thread until the reply or timeout_ms (< 0 = forever; a full
  * mailbox is waited for within the same timeout). On 0, *reply is an owned
