@@ -847,20 +847,10 @@ int
 cra_flow_manager_workspaces(cr_rt *rt, int timeout_ms, char **out)
 {
     *out = NULL;
-    cr_id fmid = cr_whereis(rt, "flow-manager");
-    if (fmid == CR_NOBODY) {
-        return CR_ENOENT;
-    }
-    cr_msg *q = cr_msg_new_bytes(RM_STATUS, "workspaces", 10);
-    cr_msg *r = NULL;
-    if (q == NULL) {
-        return CR_ENOMEM;
-    }
-    int rv = cr_call(rt, CR_NOBODY, fmid, q, timeout_ms, &r);
+    cr_msg *r;
+    int rv = rm_call(rt, cr_whereis(rt, "flow-manager"), RM_STATUS,
+                     "workspaces", 10, timeout_ms, &r);
     if (rv != 0) {
-        if (rv != CR_ETIMEDOUT) {
-            cr_msg_free(q);
-        }
         return rv;
     }
     size_t n = cr_msg_len(r);

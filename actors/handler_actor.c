@@ -907,16 +907,9 @@ cra_handler_query(cr_rt *rt, cr_id id, int timeout_ms, cra_flow_info **out,
 {
     *out = NULL;
     *n = 0;
-    cr_msg *q = cr_msg_new(RM_QUERY_FLOWS);
-    cr_msg *r = NULL;
-    if (q == NULL) {
-        return CR_ENOMEM;
-    }
-    int rv = cr_call(rt, CR_NOBODY, id, q, timeout_ms, &r);
+    cr_msg *r;
+    int rv = rm_call(rt, id, RM_QUERY_FLOWS, NULL, 0, timeout_ms, &r);
     if (rv != 0) {
-        if (rv != CR_ETIMEDOUT) {
-            cr_msg_free(q);
-        }
         return rv;
     }
     crt_mpr rd;

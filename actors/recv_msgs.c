@@ -279,23 +279,31 @@ rm_done_decode(const cr_msg *m, rm_str *ws, rm_str *id, uint64_t *seq,
 }
 
 int
-rm_query_struct(cr_rt *rt, const char *name, uint32_t type, int timeout_ms,
-                void *out, size_t size)
+rm_call(cr_rt *rt, cr_id to, uint32_t type, const void *data, size_t len,
+        int timeout_ms, cr_msg **reply)
 {
-    cr_id to = cr_whereis(rt, name);
+    *reply = NULL;
     if (to == CR_NOBODY) {
         return CR_ENOENT;
     }
-    cr_msg *q = cr_msg_new(type);
-    cr_msg *r = NULL;
+    cr_msg *q = cr_msg_new_bytes(type, data, len);
     if (q == NULL) {
         return CR_ENOMEM;
     }
-    int rv = cr_call(rt, CR_NOBODY, to, q, timeout_ms, &r);
+    int rv = cr_call(rt, CR_NOBODY, to, q, timeout_ms, reply);
+    if (rv != 0 && rv != CR_ETIMEDOUT) {
+        cr_msg_free(q); /* not sent: still ours (on a timeout it was) */
+    }
+    return rv;
+}
+
+int
+rm_query_struct(cr_rt *rt, const char *name, uint32_t type, int timeout_ms,
+                void *out, size_t size)
+{
+    cr_msg *r;
+    int rv = rm_call(rt, cr_whereis(rt, name), type, NULL, 0, timeout_ms, &r);
     if (rv != 0) {
-        if (rv != CR_ETIMEDOUT) {
-            cr_msg_free(q);
-        }
         return rv;
     }
     if (cr_msg_len(r) != size) {

@@ -124,6 +124,13 @@ int rm_stream_decode(const cr_msg *m, bool *up, bool *reconnect);
 cr_msg *rm_text_new(uint32_t type, const char *s);
 int rm_text_decode(const cr_msg *m, rm_str *out);
 
+/* rm_call sends actor `to` a request of `type` whose payload is a copy of
+ * data[0..len) (cr_call from a non-actor thread) and sets *reply (owned by
+ * the caller) on 0. Returns a CR_E* code otherwise, having freed the
+ * request whatever happened (CR_ENOENT for to == CR_NOBODY). */
+int rm_call(cr_rt *rt, cr_id to, uint32_t type, const void *data, size_t len,
+            int timeout_ms, cr_msg **reply);
+
 /* rm_query_struct asks the actor registered as `name` (cr_call, message
  * type `type`, empty payload) for a reply that is a plain struct of
  * `size` bytes (same process), copied into out. 0 or a CR_E* code
