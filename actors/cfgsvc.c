@@ -1,5 +1,5 @@
 /*
- * cfgsvc.c - the config service as three actors (see cfgsvc.h).
+ * cfgsvc.c - the config service as two actors (see cfgsvc.h).
  *
  * Start-up is a handshake: each actor's init signals a `boot` record
  * (success or its error) before returning, and cra_cfgsvc_start waits on
@@ -7,12 +7,10 @@
  * reported to the caller and nothing is left half-started.
  *
  * Envelopes (payloads are raw bytes, not msgpack, for zero re-encoding):
- *   MSG_REQUEST  server cb -> store   token (8 bytes, host order) + body
- *   MSG_ANSWER   store -> server      token (8 bytes) + encoded response
- *   MSG_PUBLISH  store -> notify      encoded ConfigPush
- * The server's nng callback posts MSG_REQUEST with from = the server
- * actor's id, and the store answers to cr_msg_from(), so the store needs
- * no id of its own for the server.
+ *   MSG_REQUEST  REP callback -> store  token (8 bytes, host order) + body
+ *   MSG_PUBLISH  store -> notify        encoded ConfigPush
+ * The store answers a request itself with crt_server_reply(token), from
+ * its own thread.
  */
 #include "cfgsvc.h"
 
@@ -34,8 +32,7 @@
 
 enum {
     MSG_REQUEST = CR_MSG_USER + 0x5100,
-    MSG_ANSWER,
-    MSG_PUBLISH,
+    MSG_PUBLISH = CR_MSG_USER + 0x5102,
 };
 
 typedef struct boot {
@@ -170,12 +167,18 @@ typedef struct store_arg {
     crt_limits limits;
     cr_id notify;
     uint64_t startup_delay_ms;
+    const char *url; /* REP listen URL */
+    unsigned nctx;
+    size_t max_recv;
 } store_arg;
 
 typedef struct store_state {
     cra_store *st;
+    crt_server *srv;
     crt_limits limits;
     cr_id notify;
+    cr_rt *rt;
+    cr_id self;
 } store_state;
 
 static void
@@ -188,11 +191,45 @@ publish(cr_ctx *ctx, cr_id notify, const void *push, size_t len)
     }
 }
 
+/* server_cb runs on an nng thread: it posts the request to the store's
+ * own mailbox and never blocks. A full mailbox is answered "busy" at once
+ * rather than left to time out. */
+static void
+server_cb(void *arg, uint64_t token, const void *data, size_t len)
+{
+    store_state *s = arg;
+    cr_msg *m = token_msg(MSG_REQUEST, token, data, len);
+    int rv = m ? cr_send(s->rt, s->self, s->self, m) : CR_ENOMEM;
+    if (rv != 0) {
+        void *buf;
+        size_t blen;
+        cr_msg_free(m);
+        CR_WARN(COMP, "request refused: store %s", cr_strerror(rv));
+        if (crt_error_response_encode(0, CRT_ERR_CONFIG,
+                                      "config service busy or stopping",
+                                      &buf, &blen) == 0) {
+            crt_server_reply(s->srv, token, buf, blen);
+            free(buf);
+        } else {
+            crt_server_drop(s->srv, token);
+        }
+    }
+}
+
+static void
+store_free(store_state *s)
+{
+    crt_server_close(s->srv); /* first: no callback runs after this */
+    cra_store_close(s->st);
+    free(s);
+}
+
 static int
 store_init(cr_ctx *ctx, void *arg, void **state)
 {
     store_arg *a = arg;
     store_state *s = calloc(1, sizeof(*s));
+    crt_server_opts so = {.nctx = a->nctx, .max_recv = a->max_recv};
     void *push;
     size_t plen;
     int rv;
@@ -200,17 +237,28 @@ store_init(cr_ctx *ctx, void *arg, void **state)
         boot_signal(&a->b, CR_ENOMEM);
         return CR_ENOMEM;
     }
+    s->rt = cr_ctx_rt(ctx);
+    s->self = cr_self(ctx);
+    s->limits = a->limits;
+    s->notify = a->notify;
     if ((rv = cra_store_open(a->path, &s->st)) != 0) {
         CR_ERROR(COMP, "cannot open the store %s", a->path);
         free(s);
         boot_signal(&a->b, CR_EFAIL);
         return CR_EFAIL;
     }
-    s->limits = a->limits;
-    s->notify = a->notify;
-    *state = s;
     CR_INFO(COMP, "store: %s at version %llu", a->path,
             (unsigned long long)cra_store_version(s->st));
+    if ((rv = crt_server_open(a->url, &so, server_cb, s, &s->srv)) != 0) {
+        CR_ERROR(COMP, "cannot listen on request URL %s: %s", a->url,
+                 cr_strerror(rv));
+        store_free(s);
+        boot_signal(&a->b, CR_EFAIL);
+        return CR_EFAIL;
+    }
+    *state = s;
+    CR_INFO(COMP, "server: answering on %s (%u contexts)", a->url,
+            a->nctx ? a->nctx : CRT_SERVER_DEFAULT_NCTX);
     /* Start-up push: empty changes = "everything changed". Published
      * after a short grace period so that subscribers already dialing
      * (nng retries every 50-100 ms) are connected to see it; PUB/SUB
@@ -229,6 +277,10 @@ store_init(cr_ctx *ctx, void *arg, void **state)
     return 0;
 }
 
+/* store_handle runs one request and answers it on its REP context from
+ * this thread (no hop back through another actor: the answer is on every
+ * change's critical path). A write's push is handed to the notify actor
+ * before the answer is sent. */
 static int
 store_handle(cr_ctx *ctx, void *state, const cr_msg *m)
 {
@@ -237,7 +289,6 @@ store_handle(cr_ctx *ctx, void *state, const cr_msg *m)
     const void *body;
     size_t len;
     cra_cfgsvc_result res;
-    cr_msg *ans;
 
     if (cr_msg_type(m) != MSG_REQUEST || !token_split(m, &token, &body,
                                                       &len)) {
@@ -249,11 +300,12 @@ store_handle(cr_ctx *ctx, void *state, const cr_msg *m)
     if (res.push != NULL) {
         publish(ctx, s->notify, res.push, res.push_len);
     }
-    if (res.resp != NULL) {
-        ans = token_msg(MSG_ANSWER, token, res.resp, res.resp_len);
-        if (ans == NULL || cr_ctx_send(ctx, cr_msg_from(m), ans) != 0) {
-            cr_msg_free(ans); /* the server is gone: nobody to answer */
-        }
+    int rv = res.resp != NULL
+                 ? crt_server_reply(s->srv, token, res.resp, res.resp_len)
+                 : CR_ENOMEM;
+    if (rv != 0 && rv != CR_ENOENT) {
+        CR_WARN(COMP, "cannot send an answer: %s", cr_strerror(rv));
+        crt_server_drop(s->srv, token); /* the client times out */
     }
     cra_cfgsvc_result_free(&res);
     return 0;
@@ -262,10 +314,8 @@ store_handle(cr_ctx *ctx, void *state, const cr_msg *m)
 static void
 store_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
 {
-    store_state *s = state;
-    if (s != NULL) {
-        cra_store_close(s->st);
-        free(s);
+    if (state != NULL) {
+        store_free(state);
     }
 }
 
@@ -276,117 +326,14 @@ static const cr_behaviour store_behaviour = {
     .terminate = store_terminate,
 };
 
-/* ---- server actor ------------------------------------------------------- */
-
-typedef struct server_arg {
-    boot b;
-    const char *url;
-    unsigned nctx;
-    size_t max_recv;
-    cr_id store;
-} server_arg;
-
-typedef struct server_state {
-    crt_server *srv;
-    cr_rt *rt;
-    cr_id self;
-    cr_id store;
-} server_state;
-
-/* nng thread: post the request to the store; never blocks. */
-static void
-server_cb(void *arg, uint64_t token, const void *data, size_t len)
-{
-    server_state *s = arg;
-    cr_msg *m = token_msg(MSG_REQUEST, token, data, len);
-    int rv = m ? cr_send(s->rt, s->self, s->store, m) : CR_ENOMEM;
-    if (rv != 0) {
-        void *buf;
-        size_t blen;
-        cr_msg_free(m);
-        CR_WARN(COMP, "request refused: store %s", cr_strerror(rv));
-        if (crt_error_response_encode(0, CRT_ERR_CONFIG,
-                                      "config service busy or stopping",
-                                      &buf, &blen) == 0) {
-            crt_server_reply(s->srv, token, buf, blen);
-            free(buf);
-        } else {
-            crt_server_drop(s->srv, token);
-        }
-    }
-}
-
-static int
-server_init(cr_ctx *ctx, void *arg, void **state)
-{
-    server_arg *a = arg;
-    server_state *s = calloc(1, sizeof(*s));
-    crt_server_opts so = {.nctx = a->nctx, .max_recv = a->max_recv};
-    int rv;
-    if (s == NULL) {
-        boot_signal(&a->b, CR_ENOMEM);
-        return CR_ENOMEM;
-    }
-    s->rt = cr_ctx_rt(ctx);
-    s->self = cr_self(ctx);
-    s->store = a->store;
-    if ((rv = crt_server_open(a->url, &so, server_cb, s, &s->srv)) != 0) {
-        CR_ERROR(COMP, "cannot listen on request URL %s: %s", a->url,
-                 cr_strerror(rv));
-        free(s);
-        boot_signal(&a->b, CR_EFAIL);
-        return CR_EFAIL;
-    }
-    *state = s;
-    CR_INFO(COMP, "server: answering on %s (%u contexts)", a->url,
-            a->nctx ? a->nctx : CRT_SERVER_DEFAULT_NCTX);
-    boot_signal(&a->b, 0);
-    return 0;
-}
-
-static int
-server_handle(cr_ctx *ctx, void *state, const cr_msg *m)
-{
-    server_state *s = state;
-    uint64_t token;
-    const void *body;
-    size_t len;
-    if (cr_msg_type(m) == MSG_ANSWER && token_split(m, &token, &body, &len)) {
-        int rv = crt_server_reply(s->srv, token, body, len);
-        if (rv != 0 && rv != CR_ENOENT) {
-            CR_WARN(COMP, "cannot send an answer: %s", cr_strerror(rv));
-            crt_server_drop(s->srv, token);
-        }
-    }
-    return 0;
-}
-
-static void
-server_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
-{
-    server_state *s = state;
-    if (s != NULL) {
-        crt_server_close(s->srv); /* no callback runs after this */
-        free(s);
-    }
-}
-
-static const cr_behaviour server_behaviour = {
-    .kind = "cfgsvc-server",
-    .init = server_init,
-    .handle = server_handle,
-    .terminate = server_terminate,
-};
-
 /* ---- the service ------------------------------------------------------ */
 
 struct cra_cfgsvc {
     cr_rt *rt;
-    cr_id notify, store, server;
+    cr_id notify, store;
     char *request_url, *notify_url, *db_path; /* copies: args point here */
     notify_arg na;
     store_arg sa;
-    server_arg va;
 };
 
 static void
@@ -403,7 +350,6 @@ svc_free(cra_cfgsvc *svc)
 {
     boot_destroy(&svc->na.b);
     boot_destroy(&svc->sa.b);
-    boot_destroy(&svc->va.b);
     free(svc->request_url);
     free(svc->notify_url);
     free(svc->db_path);
@@ -453,7 +399,6 @@ cra_cfgsvc_start(cr_rt *rt, const cra_cfgsvc_opts *opts, cra_cfgsvc **out)
     }
     boot_init(&svc->na.b);
     boot_init(&svc->sa.b);
-    boot_init(&svc->va.b);
     svc->rt = rt;
     if ((svc->request_url = strdup(opts->request_url)) == NULL ||
         (svc->notify_url = strdup(opts->notify_url)) == NULL ||
@@ -475,25 +420,19 @@ cra_cfgsvc_start(cr_rt *rt, const cra_cfgsvc_opts *opts, cra_cfgsvc **out)
             : opts->startup_push_delay_ms == 0
                   ? 300
                   : (uint64_t)opts->startup_push_delay_ms;
-    if ((rv = spawn_wait(rt, &store_behaviour, &svc->sa, &svc->sa.b, prefix,
-                         "store", &svc->store)) != 0) {
-        goto fail;
-    }
-    svc->va.url = svc->request_url;
-    svc->va.nctx = opts->server_ctx;
+    svc->sa.url = svc->request_url;
+    svc->sa.nctx = opts->server_ctx;
     /* receive a bit more than the limit so an oversized request is
      * answered "bad-request" instead of being dropped by nng */
-    svc->va.max_recv =
+    svc->sa.max_recv =
         lim.max_size > SIZE_MAX / 2 ? SIZE_MAX : lim.max_size * 2;
-    svc->va.store = svc->store;
-    if ((rv = spawn_wait(rt, &server_behaviour, &svc->va, &svc->va.b, prefix,
-                         "server", &svc->server)) != 0) {
+    if ((rv = spawn_wait(rt, &store_behaviour, &svc->sa, &svc->sa.b, prefix,
+                         "store", &svc->store)) != 0) {
         goto fail;
     }
     *out = svc;
     return 0;
 fail:
-    stop_one(rt, svc->server);
     stop_one(rt, svc->store);
     stop_one(rt, svc->notify);
     svc_free(svc);
@@ -506,7 +445,6 @@ cra_cfgsvc_stop(cra_cfgsvc *svc)
     if (svc == NULL) {
         return;
     }
-    stop_one(svc->rt, svc->server);
     stop_one(svc->rt, svc->store);
     stop_one(svc->rt, svc->notify);
     svc_free(svc);
@@ -515,6 +453,6 @@ cra_cfgsvc_stop(cra_cfgsvc *svc)
 bool
 cra_cfgsvc_alive(cra_cfgsvc *svc)
 {
-    return svc != NULL && cr_alive(svc->rt, svc->server) &&
-           cr_alive(svc->rt, svc->store) && cr_alive(svc->rt, svc->notify);
+    return svc != NULL && cr_alive(svc->rt, svc->store) &&
+           cr_alive(svc->rt, svc->notify);
 }

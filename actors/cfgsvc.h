@@ -3,21 +3,24 @@
  * runtime (cfgsvcd runs it alone; cfgrecvd runs it when no external
  * config service is given).
  *
- * Three actors on the runtime (names are prefixed with opts->name,
+ * Two actors on the runtime (names are prefixed with opts->name,
  * default "cfgsvc"):
  *   <name>-notify  owns the PUB socket; publishes each ConfigPush.
- *   <name>-store   owns the SQLite handle (cfgsvc_store.h) and runs every
- *                  request in turn (cfgsvc_core.h), so requests are
+ *   <name>-store   owns the SQLite handle (cfgsvc_store.h) and the REP
+ *                  socket with its contexts (server.h). The REP callbacks
+ *                  post each request to this actor's mailbox; it runs
+ *                  every request in turn (cfgsvc_core.h), so requests are
  *                  serialised and each write is durable before it is
- *                  answered and published. At start it publishes one push
- *                  with empty `changes` ("everything changed").
- *   <name>-server  owns the REP socket and its contexts. nng callbacks
- *                  post each request to the store actor; answers come back
- *                  as messages and are sent on the request's context.
+ *                  answered and published, and it sends each answer on
+ *                  the request's context itself. At start it publishes one
+ *                  push with empty `changes` ("everything changed").
+ * (Until 2026-11 a third actor owned the REP socket and the store sent it
+ * each answer as a message: one mailbox hop, two thread wake-ups, on the
+ * critical path of every fetch, for no isolation gained.)
  * (The start-up push goes out ~300 ms after start, see
  * startup_push_delay_ms: PUB/SUB loses what is sent before a subscriber
  * is connected, and receivers also resync on every (re)connection.)
- * Data flow: REP ctx -> store -> server (answer) and -> notify (push).
+ * Data flow: REP ctx -> store -> REP ctx (answer) and -> notify (push).
  * The push of a change is published after the change is committed and
  * before or concurrently with its answer; a client that sees the answer
  * of a put can rely on the push having been handed to nng.
@@ -51,7 +54,7 @@ typedef struct cra_cfgsvc_opts {
                                   0 = 300 ms, < 0 = none */
 } cra_cfgsvc_opts;
 
-/* cra_cfgsvc_start opens the store, binds both URLs and starts the three
+/* cra_cfgsvc_start opens the store, binds both URLs and starts the two
  * actors; it returns once they are all running (or have failed). Returns
  * 0 and *out, or CR_EINVAL (missing option), CR_EFAIL (store cannot be
  * opened, URL cannot be bound; logged), CR_EEXIST (actor name taken),
@@ -59,12 +62,12 @@ typedef struct cra_cfgsvc_opts {
 int cra_cfgsvc_start(cr_rt *rt, const cra_cfgsvc_opts *opts,
                      cra_cfgsvc **out);
 
-/* cra_cfgsvc_stop stops the server, then the store, then the notify
- * actor (each waited for), and frees svc. Requests not yet answered are
+/* cra_cfgsvc_stop stops the store (closing the REP socket first), then
+ * the notify actor (each waited for), and frees svc. Requests not yet answered are
  * dropped (clients time out). NULL is a no-op. */
 void cra_cfgsvc_stop(cra_cfgsvc *svc);
 
-/* cra_cfgsvc_alive reports whether all three actors are still running. */
+/* cra_cfgsvc_alive reports whether both actors are still running. */
 bool cra_cfgsvc_alive(cra_cfgsvc *svc);
 
 #ifdef __cplusplus

@@ -194,10 +194,10 @@ crt_server_open(const char *url, const crt_server_opts *opts,
         CR_WARN("server", "listen %s: %s", url, nng_strerror(rv));
         goto fail;
     }
+    *out = s; /* before the first callback can run: it may reply */
     for (unsigned i = 0; i < n; i++) {
         arm_recv(&s->slots[i]);
     }
-    *out = s;
     return 0;
 fail:
     nng_close(s->sock);
