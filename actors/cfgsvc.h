@@ -63,8 +63,8 @@ int cra_cfgsvc_start(cr_rt *rt, const cra_cfgsvc_opts *opts,
                      cra_cfgsvc **out);
 
 /* cra_cfgsvc_stop stops the store (closing the REP socket first), then
- * the notify actor (each waited for), and frees svc. Requests not yet answered are
- * dropped (clients time out). NULL is a no-op. */
+ * the notify actor (each waited for), and frees svc. Requests not yet
+ * answered are dropped (clients time out). NULL is a no-op. */
 void cra_cfgsvc_stop(cra_cfgsvc *svc);
 
 /* cra_cfgsvc_alive reports whether both actors are still running. */
