@@ -15,7 +15,14 @@
  *  latency   N changes to running flows, one at a time: the definition
  *            is put into the store, then a notify naming its workspace is
  *            published by this process (t0); t1 is the handler's update
- *            callback. Reported: p50 / p99 / max of t1 - t0.
+ *            callback. Reported: p50 / p99 / max of t1 - t0. Baseline,
+ *            interleaved one for one with the changes so both see the
+ *            same machine: the floor that nng alone sets for the same
+ *            two network legs - a raw PUB -> SUB transit over ipc, then
+ *            a raw REQ -> REP round trip over ipc to stock nngcat
+ *            answering with a real `config` reply of the same size - with
+ *            no actors, mailboxes, codecs or store. Ratio cfgrecv / floor
+ *            at p50 and p99.
  *  storm     2,000 notifies over 100 workspaces at one version: fetches
  *            sent (the reference sends one per notify).
  *
@@ -34,6 +41,11 @@
 #include "notify.h"
 #include "proto.h"
 #include "receiver.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <nng/protocol/reqrep0/req.h>
 
 #include <dirent.h>
 #include <pthread.h>
@@ -195,6 +207,162 @@ cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
+}
+
+/* ---- the nng floor (latency baseline) ------------------------------------ */
+
+typedef struct floor_chain {
+    nng_socket pub, sub, req;
+    pthread_t relay;
+    bool relay_up;
+    pid_t echo;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned long done; /* (mu) round trips completed by the relay */
+    uint64_t t1;        /* (mu) when the last one completed */
+} floor_chain;
+
+/* floor_relay: what a receiver minimally does per change, in raw nng and
+ * blocking calls - take the notify off SUB, fetch over REQ, done. */
+static void *
+floor_relay(void *arg)
+{
+    floor_chain *fc = arg;
+    for (;;) {
+        nng_msg *m;
+        if (nng_recvmsg(fc->sub, &m, 0) != 0) {
+            return NULL; /* closed */
+        }
+        if (nng_sendmsg(fc->req, m, 0) != 0) {
+            nng_msg_free(m);
+            continue;
+        }
+        if (nng_recvmsg(fc->req, &m, 0) != 0) {
+            continue;
+        }
+        nng_msg_free(m);
+        uint64_t t = now_us();
+        pthread_mutex_lock(&fc->mu);
+        fc->t1 = t;
+        fc->done++;
+        pthread_cond_signal(&fc->cv);
+        pthread_mutex_unlock(&fc->mu);
+    }
+}
+
+/* floor_round publishes a small message and returns the microseconds
+ * until the relay has its REQ answer, or 0 after 5 s. */
+static uint64_t
+floor_round(floor_chain *fc)
+{
+    struct timespec dl;
+    pthread_mutex_lock(&fc->mu);
+    unsigned long before = fc->done;
+    pthread_mutex_unlock(&fc->mu);
+    uint64_t t0 = now_us();
+    if (nng_send(fc->pub, "notify", 6, 0) != 0) {
+        return 0;
+    }
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 5;
+    pthread_mutex_lock(&fc->mu);
+    while (fc->done == before &&
+           pthread_cond_timedwait(&fc->cv, &fc->mu, &dl) == 0) {
+    }
+    uint64_t t = fc->done != before ? fc->t1 - t0 : 0;
+    pthread_mutex_unlock(&fc->mu);
+    return t;
+}
+
+static void floor_close(floor_chain *fc);
+
+/* floor_open starts stock nngcat as a REP server answering every request
+ * with reply[0..len) (written to DIR/reply.bin), and the raw chain. Returns
+ * false (with a line on stderr) when it cannot run, e.g. without nngcat. */
+static bool
+floor_open(floor_chain *fc, const char *dir, const void *reply, size_t len)
+{
+    char file[160], rep_url[160], pub_url[160];
+    memset(fc, 0, sizeof(*fc));
+    fc->echo = -1;
+    pthread_mutex_init(&fc->mu, NULL);
+    pthread_cond_init(&fc->cv, NULL);
+    snprintf(file, sizeof(file), "%s/reply.bin", dir);
+    snprintf(rep_url, sizeof(rep_url), "ipc://%s/floor-rep.ipc", dir);
+    snprintf(pub_url, sizeof(pub_url), "ipc://%s/floor-pub.ipc", dir);
+    FILE *f = fopen(file, "wb");
+    if (f == NULL || fwrite(reply, 1, len, f) != len) {
+        if (f != NULL) {
+            fclose(f);
+        }
+        return false;
+    }
+    fclose(f);
+    char *argv[] = {"nngcat", "--rep", "--listen", rep_url, "--file", file,
+                    "-q", NULL};
+    if (posix_spawnp(&fc->echo, "nngcat", NULL, NULL, argv, environ) != 0) {
+        fc->echo = -1;
+        fprintf(stderr, "bench_receiver: no nngcat (nng-utils): latency "
+                        "floor skipped\n");
+        return false;
+    }
+    if (nng_pub0_open(&fc->pub) != 0 || nng_sub0_open(&fc->sub) != 0 ||
+        nng_req0_open(&fc->req) != 0 ||
+        nng_socket_set(fc->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0) != 0 ||
+        nng_listen(fc->pub, pub_url, NULL, 0) != 0 ||
+        nng_dial(fc->sub, pub_url, NULL, 0) != 0 ||
+        nng_dial(fc->req, rep_url, NULL, NNG_FLAG_NONBLOCK) != 0 ||
+        pthread_create(&fc->relay, NULL, floor_relay, fc) != 0) {
+        floor_close(fc);
+        return false;
+    }
+    fc->relay_up = true;
+    /* until both legs are connected (PUB drops while SUB is not there) */
+    for (int i = 0; i < 100; i++) {
+        pthread_mutex_lock(&fc->mu);
+        bool any = fc->done > 0;
+        pthread_mutex_unlock(&fc->mu);
+        if (any) {
+            return true;
+        }
+        nng_send(fc->pub, "warm-up", 7, 0);
+        usleep(50000);
+    }
+    fprintf(stderr, "bench_receiver: latency floor chain did not connect\n");
+    floor_close(fc);
+    return false;
+}
+
+static void
+floor_close(floor_chain *fc)
+{
+    nng_close(fc->sub); /* ends the relay's receive */
+    nng_close(fc->req);
+    if (fc->relay_up) {
+        pthread_join(fc->relay, NULL);
+    }
+    nng_close(fc->pub);
+    if (fc->echo > 0) {
+        kill(fc->echo, SIGTERM);
+        waitpid(fc->echo, NULL, 0);
+    }
+    pthread_cond_destroy(&fc->cv);
+    pthread_mutex_destroy(&fc->mu);
+}
+
+static void
+print_floor(uint64_t *lat, int done, uint64_t *flr, int nf)
+{
+    if (nf == 0 || done == 0) {
+        return;
+    }
+    qsort(flr, (size_t)nf, sizeof(*flr), cmp_u64);
+    double f50 = flr[nf / 2] / 1e3, f99 = flr[(nf * 99) / 100] / 1e3;
+    printf("receiver: floor    raw nng, same legs, no actors (PUB->SUB, "
+           "REQ->REP %s): p50 %.3f ms, p99 %.3f ms; ratio p50 %.2fx, p99 "
+           "%.2fx\n",
+           "to nngcat", f50, f99, (lat[done / 2] / 1e3) / f50,
+           (lat[(done * 99) / 100] / 1e3) / f99);
 }
 
 /* ---- the service process ------------------------------------------------ */
@@ -410,7 +578,23 @@ bench_receiver(int argc, char **argv)
 
     /* ---- latency ---- */
     uint64_t *lat = calloc((size_t)N + 1, sizeof(*lat));
-    int done = 0;
+    uint64_t *flr = calloc((size_t)N + 1, sizeof(*flr));
+    int done = 0, nf = 0;
+    floor_chain fc;
+    bool with_floor = false;
+    {
+        /* the floor's REP answers with a real `config` reply */
+        crt_request cq = {.operation = "config", .workspace = "ws00000"};
+        void *qb, *rep;
+        size_t ql, rl;
+        if (crt_request_encode(&cq, &qb, &ql) == 0) {
+            if (crt_client_request(cli, qb, ql, 5000, &rep, &rl) == 0) {
+                with_floor = N > 0 && floor_open(&fc, dir, rep, rl);
+                free(rep);
+            }
+            free(qb);
+        }
+    }
     for (int i = 0; i < N; i++) {
         char ws[32];
         snprintf(ws, sizeof(ws), "ws%05d", i % W);
@@ -443,6 +627,10 @@ bench_receiver(int argc, char **argv)
             break;
         }
         lat[done++] = atomic_load(&last_update_us) - s;
+        uint64_t fl = with_floor ? floor_round(&fc) : 0;
+        if (fl > 0) {
+            flr[nf++] = fl;
+        }
     }
     if (done > 0) {
         qsort(lat, (size_t)done, sizeof(*lat), cmp_u64);
@@ -450,8 +638,13 @@ bench_receiver(int argc, char **argv)
                "changes: p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
                done, lat[done / 2] / 1e3, lat[(done * 99) / 100] / 1e3,
                lat[done - 1] / 1e3);
+        print_floor(lat, done, flr, nf);
+    }
+    if (with_floor) {
+        floor_close(&fc);
     }
     free(lat);
+    free(flr);
 
     /* ---- storm ---- */
     int SW = W < 100 ? W : 100;
