@@ -128,6 +128,26 @@ utf8(scan *s, char *out, size_t *n, size_t cap)
     return 0;
 }
 
+/* plain8 tells whether the 8 bytes at p are all plain string bytes
+ * (0x20..0x7F except '"' and '\\'), eight at a time with the classic
+ * SWAR has-zero / has-less-than word tests, so the common case of a
+ * string skips the per-byte checks below. Exact: never a false "plain". */
+static inline bool
+plain8(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    const uint64_t highs = 0x8080808080808080ULL;
+    uint64_t x, q, b;
+    memcpy(&x, p, 8);
+    q = x ^ (ones * '"');
+    b = x ^ (ones * '\\');
+    uint64_t special = ((x - ones * 0x20) & ~x) | /* byte < 0x20 */
+                       ((q - ones) & ~q) |        /* byte == '"' */
+                       ((b - ones) & ~b) |        /* byte == '\\' */
+                       x;                         /* byte >= 0x80 */
+    return (special & highs) == 0;
+}
+
 /* string scans a string at s->p ('"'); if out is not NULL the unescaped
  * text is copied (truncated) and NUL-terminated. */
 static int
@@ -136,6 +156,14 @@ string(scan *s, char *out, size_t cap)
     size_t n = 0;
     s->p++; /* opening quote */
     while (s->p < s->end) {
+        if (out == NULL) {
+            while (s->end - s->p >= 8 && plain8(s->p)) {
+                s->p += 8;
+            }
+            if (s->p >= s->end) {
+                break;
+            }
+        }
         unsigned c = *s->p;
         if (c == '"') {
             s->p++;

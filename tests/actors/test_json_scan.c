@@ -150,3 +150,22 @@ Test(json_scan, differential_random_mutations)
                      "round %d disagrees on: %.*s", round, (int)len, buf);
     }
 }
+
+/* Strings are skipped eight bytes at a time when plain (json_scan.c,
+ * plain8): every byte value at every position of a long string, and so
+ * in every lane of a word and across word ends, must be judged exactly
+ * as jansson judges it. */
+Test(json_scan, every_byte_at_every_offset_of_a_string)
+{
+    char buf[64];
+    for (int b = 1; b < 256; b++) {
+        for (int off = 0; off < 20; off++) {
+            int len = snprintf(buf, sizeof(buf), "{\"k\":\"%s\"}",
+                               "aaaaaaaaaaaaaaaaaaaa");
+            buf[6 + off] = (char)b;
+            cr_assert_eq(scan_ok(buf, (size_t)len),
+                         jansson_object(buf, (size_t)len),
+                         "byte 0x%02x at offset %d disagrees", b, off);
+        }
+    }
+}
