@@ -33,7 +33,12 @@
 
 #define COMP "flow-manager"
 
-enum { TAG_STARTUP = 1, TAG_PERIODIC = 2 };
+enum { TAG_STARTUP = 1, TAG_PERIODIC = 2, TAG_LAG = 3 };
+
+/* A service behind a notify (see refetch): first delay, and how many
+ * answers at one version are waited for (50 ms doubling: ~3 s in all). */
+#define LAG_FIRST_MS 50
+#define LAG_TRIES 7
 
 typedef struct wsst {
     uint64_t applied; /* version of the last applied fetch (or deletion) */
@@ -43,6 +48,10 @@ typedef struct wsst {
     bool deleted;     /* workspace_changes.deleted named it: its fetches
                          are not applied until it is created again or a
                          newer flow change names it */
+    bool lag_wait;     /* in fm.lag, waiting for its delayed refetch */
+    uint8_t lag_tries; /* answers in a row at lag_seen, below wanted */
+    uint64_t lag_seen; /* version those answers carried */
+    uint64_t lag_due;  /* cr_now_ms of the delayed refetch */
     cra_strmap *flows; /* id -> (void *)(hash | 1) */
     char *name;
 } wsst;
@@ -66,6 +75,10 @@ typedef struct fm {
     bool stream_seen;
     bool resync_deferred; /* asked for before the stream came up */
     uint64_t startup_timer;
+
+    const char **lag; /* workspaces waiting for a delayed refetch */
+    size_t nlag, caplag;
+    uint64_t lag_timer; /* armed for the earliest lag_due, 0 = none */
 
     cra_recv_status st;
 } fm;
@@ -459,6 +472,104 @@ apply_fetched(fm *s, wsst *w, const char *name, const cr_msg *m,
              (unsigned long long)hdr->version, changes);
 }
 
+static void
+arm_lag_timer(fm *s, uint64_t due)
+{
+    uint64_t now = cr_now_ms();
+    if (s->lag_timer != 0) {
+        return; /* it fires first and re-arms for the rest */
+    }
+    if (cr_timer_after(cr_ctx_rt(s->ctx), cr_self(s->ctx),
+                       due > now ? due - now : 0, TAG_LAG,
+                       &s->lag_timer) != 0) {
+        s->lag_timer = 0;
+        CR_ERROR(COMP, "cannot arm the refetch timer: the next notify or "
+                       "resync fetches the lagging workspaces");
+    }
+}
+
+/* refetch is called when a fetch of w answered `got`, older than a
+ * notify that named w. Once, that is a change that raced the fetch:
+ * fetch again at once (a change made during a fetch is never lost). Two
+ * answers in a row at the same version mean the service is behind the
+ * notify - a lagging replica, or a publisher announcing a version that
+ * does not exist: asking again at once would hammer the service for as
+ * long as that lasts. So w is fetched again after LAG_FIRST_MS, doubling,
+ * and after LAG_TRIES such answers it stays at what the service has
+ * (WARN) until the next notify or resync names it. */
+static void
+refetch(fm *s, wsst *w, const char *name, uint64_t got)
+{
+    if (w->lag_tries == 0 || got != w->lag_seen) {
+        w->lag_seen = got;
+        w->lag_tries = 1;
+        want_fetch(s, w, name);
+        return;
+    }
+    if (w->lag_tries >= LAG_TRIES) {
+        CR_WARN(COMP, "workspace %s: a notify announced version %llu but "
+                      "the config service answers %llu (asked %u times); "
+                      "keeping %llu until the next notify or resync",
+                name, (unsigned long long)w->wanted, (unsigned long long)got,
+                (unsigned)w->lag_tries + 1, (unsigned long long)got);
+        w->wanted = w->applied;
+        w->lag_tries = 0;
+        return;
+    }
+    if (!w->lag_wait) {
+        if (s->nlag == s->caplag) {
+            size_t ncap = s->caplag ? s->caplag * 2 : 16;
+            const char **nl = realloc(s->lag, ncap * sizeof(*nl));
+            if (nl == NULL) {
+                CR_ERROR(COMP, "out of memory delaying a fetch of %s", name);
+                return;
+            }
+            s->lag = nl;
+            s->caplag = ncap;
+        }
+        s->lag[s->nlag++] = name; /* stable: records are never deleted */
+        w->lag_wait = true;
+    }
+    w->lag_due = cr_now_ms() + ((uint64_t)LAG_FIRST_MS << (w->lag_tries - 1));
+    w->lag_tries++;
+    CR_DEBUG(COMP, "workspace %s: service at %llu, notify said %llu; "
+                   "fetching again in %llu ms",
+             name, (unsigned long long)got, (unsigned long long)w->wanted,
+             (unsigned long long)(w->lag_due - cr_now_ms()));
+    arm_lag_timer(s, w->lag_due);
+}
+
+/* on_lag_timer fetches the lagging workspaces that are due and re-arms
+ * for the others. */
+static void
+on_lag_timer(fm *s)
+{
+    uint64_t now = cr_now_ms(), next = UINT64_MAX;
+    size_t keep = 0;
+    s->lag_timer = 0;
+    for (size_t i = 0; i < s->nlag; i++) {
+        const char *name = s->lag[i];
+        wsst *w = cra_strmap_get(s->ws, name, strlen(name));
+        if (w == NULL) {
+            continue;
+        }
+        if (w->lag_due > now && w->wanted > w->applied) {
+            s->lag[keep++] = name;
+            next = w->lag_due < next ? w->lag_due : next;
+            continue;
+        }
+        w->lag_wait = false;
+        if (w->wanted > w->applied) {
+            want_fetch(s, w, name); /* no-op if a notify already did */
+        }
+    }
+    s->nlag = keep;
+    flush_fetches(s);
+    if (keep > 0) {
+        arm_lag_timer(s, next);
+    }
+}
+
 static int
 on_fetched(fm *s, const cr_msg *m)
 {
@@ -491,7 +602,9 @@ on_fetched(fm *s, const cr_msg *m)
         apply_fetched(s, w, name, m, &hdr);
     }
     if (w->wanted > w->applied) {
-        want_fetch(s, w, name); /* a notify newer than this fetch came */
+        refetch(s, w, name, hdr.version); /* a newer notify came */
+    } else {
+        w->lag_tries = 0;
     }
     flush_fetches(s);
     if (s->round != NULL) {
@@ -668,6 +781,8 @@ on_timer(fm *s, const cr_msg *m)
         }
     } else if (tag == TAG_PERIODIC) {
         periodic_check(s);
+    } else if (tag == TAG_LAG && tid == s->lag_timer) {
+        on_lag_timer(s);
     }
     return 0;
 }
@@ -826,6 +941,7 @@ fm_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
     cra_strmap_free(s->ws, ws_free);
     cra_strmap_free(s->round, NULL);
     free(s->batch);
+    free(s->lag);
     free(s);
 }
 

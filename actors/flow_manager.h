@@ -16,6 +16,10 @@
  *  - a fetch result with version F applies if F >= applied(W); if a
  *    notify newer than F arrived meanwhile, W is fetched again, so a
  *    change made during start-up or during a fetch is never lost;
+ *  - a second answer at the same F still below that notify means the
+ *    service is behind it: W is fetched again after 50 ms, doubling, and
+ *    after 8 such answers it stays at F (WARN) until the next notify or
+ *    resync names it;
  *  - a workspace is fetched at most once at a time: notifies for a
  *    workspace whose fetch is queued or in flight coalesce into it;
  *  - workspace_changes.deleted stops every flow of the workspace.

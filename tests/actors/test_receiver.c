@@ -563,6 +563,36 @@ Test(receiver, change_during_startup_not_lost)
     WAIT_UNTIL(probe_running() == 100, 20000);
 }
 
+/* A notify announcing a version the service does not have (a lagging
+ * replica, or a bad publisher): the workspace is fetched again with a
+ * growing delay - not in a loop as fast as the service answers - and
+ * after 8 answers at the same version (50 ms doubling, ~3.2 s) the
+ * receiver gives up on that version; a later real change still lands. */
+Test(receiver, notify_ahead_of_the_service_backs_off_then_gives_up)
+{
+    start_svc(req_url, svc_notify_url);
+    uint64_t v = put("ws1", "a", "{}");
+    open_fake();
+    start_receiver(fake_notify_url);
+    WAIT_UNTIL(probe_get("ws1", "a").running, 10000);
+    WAIT_UNTIL(settled(), 10000);
+    cra_fetcher_stats f0 = fstats();
+    const char *ws[] = {"ws1"};
+    fake_push(v + 1000, "flow", ws, 1);
+    /* 1 + 1 at once, then after 50, 100, 200, 400, 800, 1600 ms */
+    WAIT_UNTIL(fstats().sent - f0.sent >= 3, 5000);
+    cr_assert_leq(fstats().sent - f0.sent, 4, "not a tight loop (%llu)",
+                  (unsigned long long)(fstats().sent - f0.sent));
+    WAIT_UNTIL(fstats().sent - f0.sent == 8 && settled(), 10000);
+    usleep(2000000);
+    cr_assert_eq(fstats().sent - f0.sent, 8, "gave up after 8 answers");
+    cr_assert_eq(probe_get("ws1", "a").starts, 1, "flows untouched");
+    /* a real change afterwards is fetched and applied */
+    uint64_t v2 = put("ws1", "b", "{}");
+    fake_push(v2, "flow", ws, 1);
+    WAIT_UNTIL(probe_get("ws1", "b").running, 5000);
+}
+
 Test(receiver, fetch_failure_retried_until_it_lands)
 {
     /* the service is not there yet: the fetch times out and is retried */
