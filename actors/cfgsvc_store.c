@@ -12,7 +12,9 @@
  * run once per workspace at every receiver's start-up): statements are
  * prepared once and kept (prep/release: release resets the statement, so
  * no read transaction outlives its call), and the file is read through
- * mmap instead of pread into the 2 MiB page cache.
+ * mmap instead of pread into the 2 MiB page cache (SQLite's documented
+ * trade-off: an I/O error on a mapped page is a SIGBUS, not an error
+ * code; the store is a local file that this process alone writes).
  */
 #include "cfgsvc_store.h"
 

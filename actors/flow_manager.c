@@ -859,7 +859,8 @@ on_status(fm *s, const cr_msg *m)
     size_t kl;
     void *v;
     for (size_t it = 0; cra_strmap_next(s->ws, &it, &k, &kl, &v);) {
-        st.fetches_pending += ((wsst *)v)->fetching ? 1 : 0;
+        const wsst *w = v;
+        st.fetches_pending += w->fetching || w->lag_wait ? 1 : 0;
     }
     cr_msg_append(r, &st, sizeof(st)); /* same process, same struct */
     cr_reply(s->ctx, m, r);

@@ -55,7 +55,8 @@ typedef struct cra_recv_status {
     uint64_t fetches_ok;
     uint64_t fetches_failed;
     uint64_t resyncs;
-    uint64_t fetches_pending; /* workspaces queued or in flight */
+    uint64_t fetches_pending; /* workspaces queued, in flight or waiting
+                                 to be fetched again (service behind) */
     bool stream_up;           /* notify stream connected */
     bool synced;              /* first full resync completed */
     bool resyncing;           /* a full resync is being discovered or
