@@ -9,6 +9,7 @@
  */
 #include "proto.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,76 +223,108 @@ dec_strv(crt_mpr *r, char ***v, size_t *n)
     return 0;
 }
 
+/* A version: nil -> 0. */
 static int
-dec_key(crt_mpr *r, crt_key *k)
+dec_uint(crt_mpr *r, uint64_t *v)
 {
+    *v = 0;
+    return crt_mpr_nil(r) ? 0 : crt_mpr_uint(r, v);
+}
+
+/* Where one known key of a msgpack map goes in the struct being read: a
+ * string (nil -> "", or NULL for F_STR_NIL), a string list with its
+ * count, a version, or a reader of its own (F_CALL, given the struct). */
+typedef enum { F_STR, F_STR_NIL, F_STRV, F_UINT, F_CALL } fkind;
+
+typedef struct field {
+    const char *key;
+    fkind kind;
+    size_t off;                         /* of the member */
+    size_t noff;                        /* F_STRV: of its size_t count */
+    int (*call)(crt_mpr *r, void *obj); /* F_CALL */
+} field;
+
+#define F_(T, k, kind, m) {k, kind, offsetof(T, m), 0, NULL}
+#define FV_(T, k, m, n) {k, F_STRV, offsetof(T, m), offsetof(T, n), NULL}
+#define FC_(k, fn) {k, F_CALL, 0, 0, fn}
+#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* dec_fields reads a map into obj by its field table; unknown keys are
+ * skipped. A repeated key replaces the earlier value (every reader frees
+ * what it replaces), so nothing leaks on hostile input. */
+static int
+dec_fields(crt_mpr *r, const field *f, size_t nf, void *obj)
+{
+    char *base = obj;
     uint32_t n;
     int rv;
     if ((rv = crt_mpr_map(r, &n)) != 0) {
         return rv;
     }
     for (uint32_t i = 0; i < n; i++) {
-        const char *kn;
-        size_t kl;
-        if ((rv = crt_mpr_key(r, &kn, &kl)) != 0) {
+        const char *k;
+        size_t kl, j;
+        if ((rv = crt_mpr_key(r, &k, &kl)) != 0) {
             return rv;
         }
-        if (key_is(kn, kl, "type")) {
-            rv = dec_str(r, &k->type, false);
-        } else if (key_is(kn, kl, "key")) {
-            rv = dec_str(r, &k->key, false);
-        } else {
+        for (j = 0; j < nf && !key_is(k, kl, f[j].key); j++) {
+        }
+        if (j == nf) {
             rv = crt_mpr_skip(r);
+        } else if (f[j].kind == F_STR || f[j].kind == F_STR_NIL) {
+            rv = dec_str(r, (char **)(void *)(base + f[j].off),
+                         f[j].kind == F_STR_NIL);
+        } else if (f[j].kind == F_STRV) {
+            rv = dec_strv(r, (char ***)(void *)(base + f[j].off),
+                          (size_t *)(void *)(base + f[j].noff));
+        } else if (f[j].kind == F_UINT) {
+            rv = dec_uint(r, (uint64_t *)(void *)(base + f[j].off));
+        } else {
+            rv = f[j].call(r, obj);
         }
         if (rv != 0) {
             return rv;
         }
     }
     crt_mpr_leave(r);
-    fill(&k->type);
-    fill(&k->key);
     return 0;
 }
+
+static const field key_fields[] = {
+    F_(crt_key, "type", F_STR, type),
+    F_(crt_key, "key", F_STR, key),
+};
+
+static int
+dec_key(crt_mpr *r, crt_key *k)
+{
+    int rv = dec_fields(r, key_fields, NFIELDS(key_fields), k);
+    if (rv == 0) {
+        fill(&k->type);
+        fill(&k->key);
+    }
+    return rv;
+}
+
+static const field value_fields[] = {
+    F_(crt_value, "type", F_STR, type),
+    F_(crt_value, "key", F_STR, key),
+    F_(crt_value, "value", F_STR_NIL, value),
+    F_(crt_value, "workspace", F_STR, workspace),
+};
 
 static int
 dec_value(crt_mpr *r, crt_value *v)
 {
-    uint32_t n;
-    int rv;
-    bool seen_value = false;
-    if ((rv = crt_mpr_map(r, &n)) != 0) {
-        return rv;
+    v->value = (char *)crt_empty_str; /* absent: the schema default "";
+                                         nil: NULL */
+    int rv = dec_fields(r, value_fields, NFIELDS(value_fields), v);
+    if (rv == 0) {
+        fill(&v->type);
+        fill(&v->key);
+        fill(&v->workspace);
     }
-    for (uint32_t i = 0; i < n; i++) {
-        const char *kn;
-        size_t kl;
-        if ((rv = crt_mpr_key(r, &kn, &kl)) != 0) {
-            return rv;
-        }
-        if (key_is(kn, kl, "type")) {
-            rv = dec_str(r, &v->type, false);
-        } else if (key_is(kn, kl, "key")) {
-            rv = dec_str(r, &v->key, false);
-        } else if (key_is(kn, kl, "value")) {
-            rv = dec_str(r, &v->value, true);
-            seen_value = true;
-        } else if (key_is(kn, kl, "workspace")) {
-            rv = dec_str(r, &v->workspace, false);
-        } else {
-            rv = crt_mpr_skip(r);
-        }
-        if (rv != 0) {
-            return rv;
-        }
-    }
-    crt_mpr_leave(r);
-    fill(&v->type);
-    fill(&v->key);
-    fill(&v->workspace);
-    if (!seen_value) {
-        v->value = (char *)crt_empty_str; /* schema default "" */
-    }
-    return 0;
+    return rv;
 }
 
 /* An array of structs decoded one by one with `one`; nil -> empty. */
@@ -388,61 +421,72 @@ finish(crt_mpr *r, crt_decode_error *err)
     return rv;
 }
 
+/* dec_top decodes a whole message under the limits: one map, read by
+ * its field table, and nothing after it. */
+static int
+dec_top(const void *data, size_t len, const crt_limits *lim,
+        const char *what, const field *f, size_t nf, void *obj,
+        crt_decode_error *err)
+{
+    crt_mpr r;
+    if (start(&r, data, len, lim, what) == 0 &&
+        dec_fields(&r, f, nf, obj) != 0 && r.rv == 0) {
+        crt_mpr_fail(&r, "malformed %s", what); /* never unreported */
+    }
+    return finish(&r, err);
+}
+
 /* ---- decoders -------------------------------------------------------- */
+
+static int
+request_keys(crt_mpr *r, void *obj)
+{
+    crt_request *q = obj;
+    return dec_list(r, (void **)&q->keys, &q->nkeys, sizeof(crt_key),
+                    one_key, drop_keys);
+}
+
+static int
+request_values(crt_mpr *r, void *obj)
+{
+    crt_request *q = obj;
+    return dec_list(r, (void **)&q->values, &q->nvalues, sizeof(crt_value),
+                    one_value, drop_values);
+}
+
+static const field request_fields[] = {
+    F_(crt_request, "operation", F_STR, operation),
+    F_(crt_request, "workspace", F_STR, workspace),
+    F_(crt_request, "type", F_STR, type),
+    FC_("keys", request_keys),
+    FC_("values", request_values),
+};
 
 int
 crt_request_decode(const void *data, size_t len, const crt_limits *lim,
                    crt_request *out, crt_decode_error *err)
 {
-    crt_mpr r;
-    uint32_t n;
-    int rv;
     memset(out, 0, sizeof(*out));
-    if ((rv = start(&r, data, len, lim, "request")) != 0 ||
-        (rv = crt_mpr_map(&r, &n)) != 0) {
-        goto done;
+    int rv = dec_top(data, len, lim, "request", request_fields,
+                     NFIELDS(request_fields), out, err);
+    if (rv != 0) {
+        crt_request_free(out);
+        return rv;
     }
-    for (uint32_t i = 0; i < n; i++) {
-        const char *k;
-        size_t kl;
-        if ((rv = crt_mpr_key(&r, &k, &kl)) != 0) {
-            goto done;
-        }
-        if (key_is(k, kl, "operation")) {
-            rv = dec_str(&r, &out->operation, false);
-        } else if (key_is(k, kl, "workspace")) {
-            rv = dec_str(&r, &out->workspace, false);
-        } else if (key_is(k, kl, "type")) {
-            rv = dec_str(&r, &out->type, false);
-        } else if (key_is(k, kl, "keys")) {
-            rv = dec_list(&r, (void **)&out->keys, &out->nkeys,
-                          sizeof(crt_key), one_key, drop_keys);
-        } else if (key_is(k, kl, "values")) {
-            rv = dec_list(&r, (void **)&out->values, &out->nvalues,
-                          sizeof(crt_value), one_value, drop_values);
-        } else {
-            rv = crt_mpr_skip(&r);
-        }
-        if (rv != 0) {
-            goto done;
-        }
-    }
-    crt_mpr_leave(&r);
     fill(&out->operation);
     fill(&out->workspace);
     fill(&out->type);
-done:
-    if ((rv = finish(&r, err)) != 0) {
-        crt_request_free(out);
-    }
-    return rv;
+    return 0;
 }
+
+static const field error_fields[] = {
+    F_(crt_error, "type", F_STR, type),
+    F_(crt_error, "message", F_STR, message),
+};
 
 static int
 dec_error(crt_mpr *r, crt_error **ep)
 {
-    uint32_t n;
-    int rv;
     crt_error *e;
     if (*ep != NULL) {
         crt_str_free((*ep)->type);
@@ -453,34 +497,14 @@ dec_error(crt_mpr *r, crt_error **ep)
     if (crt_mpr_nil(r)) {
         return 0;
     }
-    if ((rv = crt_mpr_map(r, &n)) != 0) {
-        return rv;
-    }
     if ((e = crt_mpr_alloc(r, sizeof(*e))) == NULL) {
         return r->rv;
     }
     *ep = e;
-    for (uint32_t i = 0; i < n; i++) {
-        const char *k;
-        size_t kl;
-        if ((rv = crt_mpr_key(r, &k, &kl)) != 0) {
-            return rv;
-        }
-        if (key_is(k, kl, "type")) {
-            rv = dec_str(r, &e->type, false);
-        } else if (key_is(k, kl, "message")) {
-            rv = dec_str(r, &e->message, false);
-        } else {
-            rv = crt_mpr_skip(r);
-        }
-        if (rv != 0) {
-            return rv;
-        }
-    }
-    crt_mpr_leave(r);
+    int rv = dec_fields(r, error_fields, NFIELDS(error_fields), e);
     fill(&e->type);
     fill(&e->message);
-    return 0;
+    return rv;
 }
 
 /* {key: value} of one config type. */
@@ -539,46 +563,42 @@ dec_config(crt_mpr *r, crt_response *out)
     return 0;
 }
 
+static int
+response_values(crt_mpr *r, void *obj)
+{
+    crt_response *o = obj;
+    return dec_list(r, (void **)&o->values, &o->nvalues, sizeof(crt_value),
+                    one_value, drop_values);
+}
+
+static int
+response_config(crt_mpr *r, void *obj)
+{
+    return dec_config(r, obj);
+}
+
+static int
+response_error(crt_mpr *r, void *obj)
+{
+    return dec_error(r, &((crt_response *)obj)->error);
+}
+
+static const field response_fields[] = {
+    F_(crt_response, "version", F_UINT, version),
+    FC_("values", response_values),
+    FV_(crt_response, "directory", directory, ndirectory),
+    FC_("config", response_config),
+    FC_("error", response_error),
+};
+
 int
 crt_response_decode(const void *data, size_t len, const crt_limits *lim,
                     crt_response *out, crt_decode_error *err)
 {
-    crt_mpr r;
-    uint32_t n;
-    int rv;
     memset(out, 0, sizeof(*out));
-    if ((rv = start(&r, data, len, lim, "response")) != 0 ||
-        (rv = crt_mpr_map(&r, &n)) != 0) {
-        goto done;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        const char *k;
-        size_t kl;
-        if ((rv = crt_mpr_key(&r, &k, &kl)) != 0) {
-            goto done;
-        }
-        if (key_is(k, kl, "version")) {
-            out->version = 0;
-            rv = crt_mpr_nil(&r) ? 0 : crt_mpr_uint(&r, &out->version);
-        } else if (key_is(k, kl, "values")) {
-            rv = dec_list(&r, (void **)&out->values, &out->nvalues,
-                          sizeof(crt_value), one_value, drop_values);
-        } else if (key_is(k, kl, "directory")) {
-            rv = dec_strv(&r, &out->directory, &out->ndirectory);
-        } else if (key_is(k, kl, "config")) {
-            rv = dec_config(&r, out);
-        } else if (key_is(k, kl, "error")) {
-            rv = dec_error(&r, &out->error);
-        } else {
-            rv = crt_mpr_skip(&r);
-        }
-        if (rv != 0) {
-            goto done;
-        }
-    }
-    crt_mpr_leave(&r);
-done:
-    if ((rv = finish(&r, err)) != 0) {
+    int rv = dec_top(data, len, lim, "response", response_fields,
+                     NFIELDS(response_fields), out, err);
+    if (rv != 0) {
         crt_response_free(out);
     }
     return rv;
@@ -621,80 +641,48 @@ dec_changes(crt_mpr *r, crt_push *out)
     return 0;
 }
 
+static const field wschanges_fields[] = {
+    FV_(crt_wschanges, "created", created, ncreated),
+    FV_(crt_wschanges, "deleted", deleted, ndeleted),
+};
+
 static int
-dec_wschanges(crt_mpr *r, crt_push *out)
+dec_wschanges(crt_mpr *r, void *obj)
 {
-    uint32_t n;
-    int rv;
+    crt_push *out = obj;
     crt_wschanges *w;
     wschanges_free(out->workspace_changes);
     out->workspace_changes = NULL;
     if (crt_mpr_nil(r)) {
         return 0;
     }
-    if ((rv = crt_mpr_map(r, &n)) != 0) {
-        return rv;
-    }
     if ((w = crt_mpr_alloc(r, sizeof(*w))) == NULL) {
         return r->rv;
     }
     out->workspace_changes = w;
-    for (uint32_t i = 0; i < n; i++) {
-        const char *k;
-        size_t kl;
-        if ((rv = crt_mpr_key(r, &k, &kl)) != 0) {
-            return rv;
-        }
-        if (key_is(k, kl, "created")) {
-            rv = dec_strv(r, &w->created, &w->ncreated);
-        } else if (key_is(k, kl, "deleted")) {
-            rv = dec_strv(r, &w->deleted, &w->ndeleted);
-        } else {
-            rv = crt_mpr_skip(r);
-        }
-        if (rv != 0) {
-            return rv;
-        }
-    }
-    crt_mpr_leave(r);
-    return 0;
+    return dec_fields(r, wschanges_fields, NFIELDS(wschanges_fields), w);
 }
+
+static int
+push_changes(crt_mpr *r, void *obj)
+{
+    return dec_changes(r, obj);
+}
+
+static const field push_fields[] = {
+    F_(crt_push, "version", F_UINT, version),
+    FC_("changes", push_changes),
+    FC_("workspace_changes", dec_wschanges),
+};
 
 int
 crt_push_decode(const void *data, size_t len, const crt_limits *lim,
                 crt_push *out, crt_decode_error *err)
 {
-    crt_mpr r;
-    uint32_t n;
-    int rv;
     memset(out, 0, sizeof(*out));
-    if ((rv = start(&r, data, len, lim, "push")) != 0 ||
-        (rv = crt_mpr_map(&r, &n)) != 0) {
-        goto done;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        const char *k;
-        size_t kl;
-        if ((rv = crt_mpr_key(&r, &k, &kl)) != 0) {
-            goto done;
-        }
-        if (key_is(k, kl, "version")) {
-            out->version = 0;
-            rv = crt_mpr_nil(&r) ? 0 : crt_mpr_uint(&r, &out->version);
-        } else if (key_is(k, kl, "changes")) {
-            rv = dec_changes(&r, out);
-        } else if (key_is(k, kl, "workspace_changes")) {
-            rv = dec_wschanges(&r, out);
-        } else {
-            rv = crt_mpr_skip(&r);
-        }
-        if (rv != 0) {
-            goto done;
-        }
-    }
-    crt_mpr_leave(&r);
-done:
-    if ((rv = finish(&r, err)) != 0) {
+    int rv = dec_top(data, len, lim, "push", push_fields,
+                     NFIELDS(push_fields), out, err);
+    if (rv != 0) {
         crt_push_free(out);
     }
     return rv;
