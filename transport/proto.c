@@ -1,9 +1,9 @@
 /*
  * proto.c - codecs of ConfigRequest / ConfigResponse / ConfigPush.
  *
- * Decoders walk the bounded reader (mpread.h) field by field: each known
- * key dispatches to a typed reader, unknown keys are skipped, nil takes
- * the default. Every allocation goes through the reader's budget. On any
+ * Decoders walk the bounded reader (mpread.h) field by field: each map
+ * is read by a table of its known keys (dec_fields: a typed reader per
+ * key, unknown keys skipped), and nil takes the default. Every allocation goes through the reader's budget. On any
  * failure the partly built struct is freed with the public free function,
  * so there is exactly one freeing path.
  */
