@@ -21,9 +21,11 @@
 #include "notify.h"
 #include "proto.h"
 #include "receiver.h"
+#include "server.h"
 
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -520,6 +522,91 @@ Test(receiver, crashed_handler_restarted_and_resent_every_flow)
     cr_assert_eq(cra_receiver_flows_json(recv_, 5000, &json), 0);
     cr_assert(strstr(json, "\"flows\":\"running\"") != NULL, "%s", json);
     free(json);
+}
+
+/* ---- an older config service: no getkeys-all-ws -------------------- */
+
+/* A REP server in front of the real service that answers getkeys-all-ws
+ * with bad-operation, as a service predating it would, and forwards every
+ * other request (asynchronously: its callback runs on an nng thread). */
+static struct {
+    crt_server *srv;
+    crt_client *up;
+    atomic_int getkeys, getvalues_all;
+} OLD;
+
+typedef struct fwd {
+    uint64_t token;
+} fwd;
+
+static void
+old_answered(void *arg, int status, const void *reply, size_t len)
+{
+    fwd *f = arg;
+    if (status == 0) {
+        crt_server_reply(OLD.srv, f->token, reply, len);
+    } else {
+        crt_server_drop(OLD.srv, f->token);
+    }
+    free(f);
+}
+
+static void
+old_request(void *arg, uint64_t token, const void *data, size_t len)
+{
+    crt_request rq;
+    bool getkeys = false;
+    if (crt_request_decode(data, len, NULL, &rq, NULL) == 0) {
+        getkeys = strcmp(rq.operation, CRT_OP_GETKEYS_ALL) == 0;
+        if (strcmp(rq.operation, CRT_OP_GETVALUES_ALL) == 0) {
+            atomic_fetch_add(&OLD.getvalues_all, 1);
+        }
+        crt_request_free(&rq);
+    }
+    if (getkeys) {
+        void *buf;
+        size_t blen;
+        atomic_fetch_add(&OLD.getkeys, 1);
+        if (crt_error_response_encode(0, CRT_ERR_BAD_OPERATION,
+                                      "unknown operation", &buf,
+                                      &blen) == 0) {
+            crt_server_reply(OLD.srv, token, buf, blen);
+            free(buf);
+        }
+        return;
+    }
+    fwd *f = malloc(sizeof(*f));
+    f->token = token;
+    if (crt_client_request_async(OLD.up, data, len, 5000, old_answered, f) !=
+        0) {
+        free(f);
+        crt_server_drop(OLD.srv, token);
+    }
+}
+
+/* Discovery falls back to getvalues-all-ws when the service does not
+ * know getkeys-all-ws, and the flows it finds start. */
+Test(receiver, discovery_falls_back_to_getvalues_all_ws)
+{
+    char real[300];
+    snprintf(real, sizeof(real), "ipc://%s/real.ipc", dir);
+    start_svc(real, svc_notify_url);
+    cr_assert_eq(crt_client_open(real, NULL, &OLD.up), 0);
+    atomic_store(&OLD.getkeys, 0);
+    atomic_store(&OLD.getvalues_all, 0);
+    cr_assert_eq(crt_server_open(req_url, NULL, old_request, NULL, &OLD.srv),
+                 0);
+    put("ws1", "a", "{}");
+    put("ws2", "b", "{}");
+    start_receiver(svc_notify_url);
+    WAIT_UNTIL(probe_get("ws1", "a").running && probe_get("ws2", "b").running,
+               10000);
+    cr_assert_geq(atomic_load(&OLD.getkeys), 1);
+    cr_assert_geq(atomic_load(&OLD.getvalues_all), 1, "fell back");
+    cra_receiver_stop(recv_, 30000);
+    recv_ = NULL;
+    crt_server_close(OLD.srv);
+    crt_client_close(OLD.up);
 }
 
 Test(receiver, thousand_workspaces_fetched_in_parallel)
