@@ -28,7 +28,7 @@
 
 #define COMP "fetcher"
 
-enum { KIND_FETCH = 0, KIND_DISCOVER = 1 };
+enum { KIND_FETCH = 0, KIND_DISCOVER = 1, KIND_DIRECT = 2 };
 enum { E_QUEUED = 0, E_INFLIGHT = 1, E_RETRY = 2 };
 #define TAG_DISCOVER 0 /* entry serials start at 1 */
 
@@ -50,7 +50,9 @@ typedef struct fetcher {
     cra_strmap *entries;   /* ws -> entry */
     cra_strmap *by_serial; /* serial -> entry */
     entry *head, *tail;
-    unsigned inflight;
+    cra_fetch_lane *lane; /* o->lane, or own_lane when not shared */
+    cra_fetch_lane own_lane;
+    uint64_t direct0;     /* lane->direct when this incarnation began */
     unsigned conc;
     int timeout_ms;
     uint64_t next_serial;
@@ -106,7 +108,8 @@ fast_path(req_ctx *rc, const void *reply, size_t len)
         cr_msg_free(m);
         return false;
     }
-    cr_msg *done = rm_text_new(RM_FETCH_DONE, rc->ws);
+    cr_msg *done = rm_text_new(
+        rc->kind == KIND_DIRECT ? RM_DIRECT_DONE : RM_FETCH_DONE, rc->ws);
     if (done == NULL || cr_send(rc->rt, CR_NOBODY, rc->to, done) != 0) {
         /* The fetcher is gone (it is restarted with the manager after it)
          * or out of memory: the result itself went through. */
@@ -122,7 +125,7 @@ static void
 on_reply(void *arg, int status, const void *reply, size_t len)
 {
     req_ctx *rc = arg;
-    if (rc->kind == KIND_FETCH && status == CR_OK &&
+    if (rc->kind != KIND_DISCOVER && status == CR_OK &&
         fast_path(rc, reply, len)) {
         free(rc);
         return;
@@ -147,8 +150,12 @@ on_reply(void *arg, int status, const void *reply, size_t len)
     free(rc);
 }
 
+/* send_request encodes and sends one request on client; its answer goes
+ * to on_reply with a req_ctx naming `to` (the fetcher). */
 static int
-submit(fetcher *f, int kind, const char *ws, size_t len)
+send_request(crt_client *client, cr_rt *rt, cr_id to, int kind,
+             bool getvalues, size_t max_reply, int timeout_ms,
+             const char *ws, size_t len)
 {
     crt_request rq = {0};
     char *wsz = malloc(len + 1);
@@ -157,12 +164,11 @@ submit(fetcher *f, int kind, const char *ws, size_t len)
     }
     memcpy(wsz, ws, len);
     wsz[len] = '\0';
-    if (kind == KIND_FETCH) {
+    if (kind != KIND_DISCOVER) {
         rq.operation = CRT_OP_CONFIG;
         rq.workspace = wsz;
     } else {
-        rq.operation = f->use_getvalues ? CRT_OP_GETVALUES_ALL
-                                        : CRT_OP_GETKEYS_ALL;
+        rq.operation = getvalues ? CRT_OP_GETVALUES_ALL : CRT_OP_GETKEYS_ALL;
         rq.type = "flow";
     }
     void *buf = NULL;
@@ -177,20 +183,82 @@ submit(fetcher *f, int kind, const char *ws, size_t len)
         free(buf);
         return CR_ENOMEM;
     }
-    rc->rt = cr_ctx_rt(f->ctx);
-    rc->to = cr_self(f->ctx);
+    rc->rt = rt;
+    rc->to = to;
     rc->kind = kind;
-    rc->max_reply = f->o->max_reply;
+    rc->max_reply = max_reply;
     rc->len = len;
     memcpy(rc->ws, ws, len);
     rc->ws[len] = '\0';
-    rv = crt_client_request_async(f->client, buf, blen, f->timeout_ms,
-                                  on_reply, rc);
+    rv = crt_client_request_async(client, buf, blen, timeout_ms, on_reply,
+                                  rc);
     free(buf);
     if (rv != 0) {
         free(rc);
     }
     return rv;
+}
+
+static int
+submit(fetcher *f, int kind, const char *ws, size_t len)
+{
+    return send_request(f->client, cr_ctx_rt(f->ctx), cr_self(f->ctx), kind,
+                        f->use_getvalues, f->o->max_reply, f->timeout_ms, ws,
+                        len);
+}
+
+/* ---- the lane ---------------------------------------------------------- */
+
+void
+cra_fetch_lane_init(cra_fetch_lane *l)
+{
+    memset(l, 0, sizeof(*l));
+    pthread_mutex_init(&l->mu, NULL);
+    l->fetcher = CR_NOBODY;
+}
+
+void
+cra_fetch_lane_fini(cra_fetch_lane *l)
+{
+    pthread_mutex_destroy(&l->mu);
+}
+
+/* slot_take reserves one of the lane's conc request slots. */
+static bool
+slot_take(cra_fetch_lane *l, unsigned conc)
+{
+    unsigned v = atomic_load(&l->inflight);
+    while (v < conc) {
+        if (atomic_compare_exchange_weak(&l->inflight, &v, v + 1)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+slot_put(cra_fetch_lane *l)
+{
+    atomic_fetch_sub(&l->inflight, 1);
+}
+
+bool
+cra_fetch_direct(cr_rt *rt, cra_fetch_lane *lane, const char *ws,
+                 size_t len)
+{
+    bool sent = false;
+    pthread_mutex_lock(&lane->mu);
+    if (lane->client != NULL && slot_take(lane, lane->conc)) {
+        if (send_request(lane->client, rt, lane->fetcher, KIND_DIRECT, false,
+                         lane->max_reply, lane->timeout_ms, ws, len) == 0) {
+            atomic_fetch_add(&lane->direct, 1);
+            sent = true;
+        } else {
+            slot_put(lane);
+        }
+    }
+    pthread_mutex_unlock(&lane->mu);
+    return sent;
 }
 
 static cr_id
@@ -261,7 +329,7 @@ retry_later(fetcher *f, entry *e, const char *why)
 static void
 pump(fetcher *f)
 {
-    while (f->inflight < f->conc && f->head != NULL) {
+    while (f->head != NULL && slot_take(f->lane, f->conc)) {
         entry *e = f->head;
         f->head = e->next;
         if (f->head == NULL) {
@@ -270,16 +338,43 @@ pump(fetcher *f)
         e->next = NULL;
         int rv = submit(f, KIND_FETCH, e->ws, e->len);
         if (rv != 0) {
+            slot_put(f->lane);
             retry_later(f, e, cr_strerror(rv));
             continue;
         }
         e->state = E_INFLIGHT;
-        f->inflight++;
         f->stats.sent++;
-        if (f->inflight > f->stats.inflight_max) {
-            f->stats.inflight_max = f->inflight;
+        unsigned now = atomic_load(&f->lane->inflight);
+        if (now > f->stats.inflight_max) {
+            f->stats.inflight_max = now;
         }
     }
+}
+
+/* new_entry makes ws's entry (in both maps, no state yet), or logs and
+ * returns NULL when out of memory. */
+static entry *
+new_entry(fetcher *f, const char *ws, size_t len)
+{
+    entry *e = calloc(1, sizeof(*e));
+    if (e == NULL || (e->ws = malloc(len + 1)) == NULL) {
+        free(e);
+        CR_ERROR(COMP, "out of memory queueing a fetch");
+        return NULL;
+    }
+    memcpy(e->ws, ws, len);
+    e->ws[len] = '\0';
+    e->len = len;
+    e->serial = ++f->next_serial;
+    if (cra_strmap_put(f->entries, ws, len, e, NULL) != 0 ||
+        cra_strmap_put(f->by_serial, (const char *)&e->serial,
+                       sizeof(e->serial), e, NULL) != 0) {
+        cra_strmap_del(f->entries, ws, len);
+        entry_free(e);
+        CR_ERROR(COMP, "out of memory queueing a fetch");
+        return NULL;
+    }
+    return e;
 }
 
 static void
@@ -298,25 +393,10 @@ ask(void *arg, const char *ws, size_t len)
         f->stats.coalesced++;
         return;
     }
-    entry *e = calloc(1, sizeof(*e));
-    if (e == NULL || (e->ws = malloc(len + 1)) == NULL) {
-        free(e);
-        CR_ERROR(COMP, "out of memory queueing a fetch");
-        return;
+    entry *e = new_entry(f, ws, len);
+    if (e != NULL) {
+        enqueue(f, e);
     }
-    memcpy(e->ws, ws, len);
-    e->ws[len] = '\0';
-    e->len = len;
-    e->serial = ++f->next_serial;
-    if (cra_strmap_put(f->entries, ws, len, e, NULL) != 0 ||
-        cra_strmap_put(f->by_serial, (const char *)&e->serial,
-                       sizeof(e->serial), e, NULL) != 0) {
-        cra_strmap_del(f->entries, ws, len);
-        entry_free(e);
-        CR_ERROR(COMP, "out of memory queueing a fetch");
-        return;
-    }
-    enqueue(f, e);
 }
 
 static void
@@ -395,17 +475,28 @@ on_fetch_done(fetcher *f, const cr_msg *m)
         CR_ERROR(COMP, "completion for a fetch not in flight dropped");
         return 0;
     }
-    f->inflight--;
+    slot_put(f->lane);
     fetch_done(f, e);
     pump(f);
     return 0;
 }
 
+/* on_direct_done: a fetch the flow manager sent itself succeeded (its
+ * result already went to the manager): free its slot. */
+static int
+on_direct_done(fetcher *f)
+{
+    slot_put(f->lane);
+    f->stats.ok++;
+    pump(f);
+    return 0;
+}
+
+/* on_fetch_reply: the slot is already freed by the caller. */
 static void
 on_fetch_reply(fetcher *f, entry *e, int status, const void *body,
                size_t len)
 {
-    f->inflight--;
     if (status != CR_OK) {
         retry_later(f, e, cr_strerror(status));
         return;
@@ -537,12 +628,28 @@ on_internal_reply(fetcher *f, const cr_msg *m)
     }
     if (kind == KIND_DISCOVER) {
         on_discover_reply(f, (int)status, body, bl);
+    } else if (kind == KIND_DIRECT) {
+        /* A fetch the manager sent itself failed (or its result could not
+         * be handed over): from here on this actor owns the workspace. */
+        slot_put(f->lane);
+        entry *e = cra_strmap_get(f->entries, ws, wl);
+        if (e != NULL) {
+            /* already queued, in flight or waiting here: that fetch
+             * will do */
+            CR_DEBUG(COMP, "direct fetch of %.*s ended (%s); a fetch of it "
+                           "is pending here",
+                     (int)wl, ws, cr_strerror((int)status));
+        } else if ((e = new_entry(f, ws, wl)) != NULL) {
+            e->state = E_INFLIGHT;
+            on_fetch_reply(f, e, (int)status, body, bl);
+        }
     } else {
         entry *e = cra_strmap_get(f->entries, ws, wl);
         if (e == NULL || e->state != E_INFLIGHT) {
             CR_ERROR(COMP, "reply for a fetch not in flight dropped");
             return 0;
         }
+        slot_put(f->lane);
         on_fetch_reply(f, e, (int)status, body, bl);
     }
     pump(f);
@@ -582,6 +689,12 @@ f_init(cr_ctx *ctx, void *arg, void **state)
     *state = f;
     f->o = o;
     f->ctx = ctx;
+    if (o->lane != NULL) {
+        f->lane = o->lane;
+    } else {
+        cra_fetch_lane_init(&f->own_lane);
+        f->lane = &f->own_lane;
+    }
     f->conc = o->concurrency ? o->concurrency : 8;
     f->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
     cr_rng_seed(&f->rng, cr_now_ms() ^ cr_self(ctx));
@@ -597,6 +710,18 @@ f_init(cr_ctx *ctx, void *arg, void **state)
                 o->request_url, cr_strerror(rv));
         return rv;
     }
+    /* Publish the client to the flow manager. The previous incarnation's
+     * requests all ended when it closed its client, so the slot count
+     * starts again from zero. */
+    pthread_mutex_lock(&f->lane->mu);
+    atomic_store(&f->lane->inflight, 0);
+    f->direct0 = atomic_load(&f->lane->direct);
+    f->lane->client = f->client;
+    f->lane->fetcher = cr_self(ctx);
+    f->lane->conc = f->conc;
+    f->lane->timeout_ms = f->timeout_ms;
+    f->lane->max_reply = o->max_reply;
+    pthread_mutex_unlock(&f->lane->mu);
     CR_DEBUG(COMP, "config client for %s (concurrency %u, timeout %d ms)",
              o->request_url, f->conc, f->timeout_ms);
     return 0;
@@ -622,11 +747,15 @@ f_handle(cr_ctx *ctx, void *state, const cr_msg *m)
         return on_internal_reply(f, m);
     case RM_FETCH_DONE:
         return on_fetch_done(f, m);
+    case RM_DIRECT_DONE:
+        return on_direct_done(f);
     case CR_MSG_TIMER:
         return on_timer(f, m);
     case RM_STATUS: {
         cra_fetcher_stats st = f->stats;
-        st.inflight = f->inflight;
+        st.inflight = atomic_load(&f->lane->inflight);
+        st.direct = atomic_load(&f->lane->direct) - f->direct0;
+        st.sent += st.direct;
         st.queued = 0;
         for (entry *e = f->head; e != NULL; e = e->next) {
             st.queued++;
@@ -656,7 +785,18 @@ f_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
     if (f == NULL) {
         return;
     }
+    if (f->lane != NULL) { /* withdrawn before it is closed */
+        pthread_mutex_lock(&f->lane->mu);
+        if (f->lane->client == f->client) {
+            f->lane->client = NULL;
+            f->lane->fetcher = CR_NOBODY;
+        }
+        pthread_mutex_unlock(&f->lane->mu);
+    }
     crt_client_close(f->client); /* callbacks run (ECLOSED) before return */
+    if (f->lane == &f->own_lane) {
+        cra_fetch_lane_fini(&f->own_lane);
+    }
     cra_strmap_free(f->by_serial, NULL);
     cra_strmap_free(f->entries, free_entry_cb);
     free(f);

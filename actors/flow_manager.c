@@ -3,7 +3,9 @@
  * the rules; this note is about the shape.
  *
  * The manager never blocks on the network: it asks the fetcher (RM_FETCH,
- * RM_DISCOVER) and reacts to the answers. Each workspace has one record
+ * RM_DISCOVER) and reacts to the answers; while the fetch lane has a free
+ * slot it sends a `config` request itself instead (cra_fetch_direct: an
+ * nng send that does not wait), whose errors the fetcher takes over. Each workspace has one record
  * (applied version, highest notified version, fetch-in-progress flag, and
  * the wanted flows as id -> content hash). Records are never deleted: a
  * deleted workspace keeps its applied version as a tombstone so that an
@@ -26,6 +28,7 @@
 
 #include "cfgrecv/log.h"
 #include "events.h"
+#include "fetcher.h"
 #include "mpread.h"
 #include "proto.h"
 #include "recv_msgs.h"
@@ -186,6 +189,22 @@ flush_fetches(fm *s)
 {
     if (s->nbatch == 0) {
         return;
+    }
+    if (s->o->lane != NULL) {
+        /* While the lane has free slots, send from here: one mailbox hop
+         * fewer on a change's path. The rest goes to the fetcher. */
+        size_t keep = 0;
+        cr_rt *rt = cr_ctx_rt(s->ctx);
+        for (size_t i = 0; i < s->nbatch; i++) {
+            const char *n = s->batch[i];
+            if (keep > 0 || !cra_fetch_direct(rt, s->o->lane, n, strlen(n))) {
+                s->batch[keep++] = n;
+            }
+        }
+        s->nbatch = keep;
+        if (keep == 0) {
+            return;
+        }
     }
     cr_id f = fetcher_id(s);
     cr_msg *m = rm_strlist_new(RM_FETCH, s->batch, s->nbatch);

@@ -38,6 +38,9 @@ typedef struct cra_flow_manager_opts {
     uint64_t resync_interval_ms; /* 0 = no periodic resync */
     uint64_t startup_wait_ms;    /* wait for the notify stream before the
                                     first discovery anyway (default 2000) */
+    struct cra_fetch_lane *lane; /* the fetcher's, to send fetches from
+                                    this actor while a slot is free
+                                    (fetcher.h); NULL = always RM_FETCH */
 } cra_flow_manager_opts;
 
 /* The behaviour; spawn argument: const cra_flow_manager_opts * that

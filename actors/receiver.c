@@ -29,6 +29,7 @@ struct cra_receiver {
     char *request_url;
     char *notify_url;
     cra_fetcher_opts fetch;
+    cra_fetch_lane lane; /* fetcher <-> flow manager; outlives both */
     cra_notify_opts notify;
     cra_flow_manager_opts fm;
     cra_monitor_opts mon;
@@ -52,6 +53,7 @@ cra_receiver_start(cr_rt *rt, const cra_receiver_opts *o, cra_receiver **out)
         return CR_ENOMEM;
     }
     r->rt = rt;
+    cra_fetch_lane_init(&r->lane);
     r->request_url = strdup(o->request_url);
     r->notify_url = strdup(o->notify_url);
     if (r->request_url == NULL || r->notify_url == NULL) {
@@ -100,6 +102,7 @@ cra_receiver_start(cr_rt *rt, const cra_receiver_opts *o, cra_receiver **out)
         .timeout_ms = o->fetch_timeout_ms,
         .concurrency = o->fetch_concurrency,
         .max_reply = o->max_message,
+        .lane = &r->lane,
     };
     r->notify = (cra_notify_opts){
         .notify_url = r->notify_url,
@@ -109,6 +112,7 @@ cra_receiver_start(cr_rt *rt, const cra_receiver_opts *o, cra_receiver **out)
         .handlers = r->handler_names,
         .nhandlers = r->nhandlers,
         .resync_interval_ms = o->resync_interval_ms,
+        .lane = &r->lane,
     };
 
     /* handlers supervisor */
@@ -196,6 +200,7 @@ nomem:
     rv = CR_ENOMEM;
 fail:
     cra_monitor_close(r->ep); /* after every actor using it stopped */
+    cra_fetch_lane_fini(&r->lane);
     free(r->request_url);
     free(r->notify_url);
     free(r);
@@ -237,6 +242,7 @@ cra_receiver_stop(cra_receiver *r, int timeout_ms)
         rv = 0; /* already gone (gave up) */
     }
     cra_monitor_close(r->ep); /* after every actor using it stopped */
+    cra_fetch_lane_fini(&r->lane);
     free(r->request_url);
     free(r->notify_url);
     free(r);

@@ -397,6 +397,8 @@ Test(receiver, newer_notify_fetches_exactly_named_workspaces)
     WAIT_UNTIL(settled(), 5000);
     cra_fetcher_stats after = fstats();
     cr_assert_eq(after.sent - before.sent, 1, "one fetch, of ws2 only");
+    cr_assert_eq(after.direct - before.direct, 1,
+                 "sent by the flow manager itself (fetch lane)");
     cr_assert_eq(probe_get("ws1", "a").starts, 1);
     cr_assert_eq(probe_get("ws3", "a").starts, 1);
 }
@@ -607,6 +609,32 @@ Test(receiver, discovery_falls_back_to_getvalues_all_ws)
     recv_ = NULL;
     crt_server_close(OLD.srv);
     crt_client_close(OLD.up);
+}
+
+/* The fetch lane refuses a direct send while no fetcher has published
+ * its client, and never lets more than `conc` requests out. */
+Test(receiver, fetch_lane_bounds_direct_sends)
+{
+    cra_fetch_lane lane;
+    cra_fetch_lane_init(&lane);
+    cr_assert_not(cra_fetch_direct(rt, &lane, "ws", 2), "no fetcher yet");
+    crt_client *c; /* nobody answers on req_url: requests stay out */
+    cr_assert_eq(crt_client_open(req_url, NULL, &c), 0);
+    pthread_mutex_lock(&lane.mu);
+    lane.client = c;
+    lane.conc = 2;
+    lane.timeout_ms = 60000;
+    pthread_mutex_unlock(&lane.mu);
+    cr_assert(cra_fetch_direct(rt, &lane, "a", 1));
+    cr_assert(cra_fetch_direct(rt, &lane, "b", 1));
+    cr_assert_not(cra_fetch_direct(rt, &lane, "c", 1), "both slots taken");
+    cr_assert_eq(atomic_load(&lane.inflight), 2);
+    cr_assert_eq(atomic_load(&lane.direct), 2);
+    pthread_mutex_lock(&lane.mu);
+    lane.client = NULL;
+    pthread_mutex_unlock(&lane.mu);
+    crt_client_close(c); /* the two end (closed); nobody to tell */
+    cra_fetch_lane_fini(&lane);
 }
 
 Test(receiver, thousand_workspaces_fetched_in_parallel)
