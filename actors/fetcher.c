@@ -634,10 +634,15 @@ on_internal_reply(fetcher *f, const cr_msg *m)
         slot_put(f->lane);
         entry *e = cra_strmap_get(f->entries, ws, wl);
         if (e != NULL) {
-            /* already queued, in flight or waiting here: that fetch
-             * will do */
-            CR_DEBUG(COMP, "direct fetch of %.*s ended (%s); a fetch of it "
-                           "is pending here",
+            /* A fetch of it is pending here: queued or waiting to retry,
+             * it will answer the manager; in flight, it may have been
+             * answered already (the manager's direct fetch came after
+             * it), so it must run once more. */
+            if (e->state == E_INFLIGHT) {
+                e->again = true;
+            }
+            CR_DEBUG(COMP, "direct fetch of %.*s ended (%s); the pending "
+                           "fetch of it answers instead",
                      (int)wl, ws, cr_strerror((int)status));
         } else if ((e = new_entry(f, ws, wl)) != NULL) {
             e->state = E_INFLIGHT;
