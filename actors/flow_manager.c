@@ -651,6 +651,65 @@ on_fetch_failed(fm *s, const cr_msg *m)
     return 0;
 }
 
+/* ---- tombstones (deletions that outlive this actor) ------------------- */
+
+int
+cra_fm_tombstones_init(cra_fm_tombstones *t)
+{
+    pthread_mutex_init(&t->mu, NULL);
+    t->deleted = cra_strmap_new();
+    return t->deleted != NULL ? 0 : CR_ENOMEM;
+}
+
+void
+cra_fm_tombstones_fini(cra_fm_tombstones *t)
+{
+    cra_strmap_free(t->deleted, NULL);
+    pthread_mutex_destroy(&t->mu);
+}
+
+static void
+tombstone_set(fm *s, const char *name, uint64_t version, bool deleted)
+{
+    cra_fm_tombstones *t = s->o->tombstones;
+    if (t == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&t->mu);
+    if (!deleted) {
+        cra_strmap_del(t->deleted, name, strlen(name));
+    } else if (cra_strmap_put(t->deleted, name, strlen(name),
+                              (void *)(uintptr_t)version, NULL) != 0) {
+        CR_ERROR(COMP, "out of memory remembering that %s is deleted", name);
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* tombstones_load marks the workspaces deleted before this actor started
+ * (a restart): their flows stay stopped across its full resync. */
+static void
+tombstones_load(fm *s)
+{
+    cra_fm_tombstones *t = s->o->tombstones;
+    if (t == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&t->mu);
+    const char *k;
+    size_t kl;
+    void *v;
+    for (size_t it = 0; cra_strmap_next(t->deleted, &it, &k, &kl, &v);) {
+        wsst *w = get_ws(s, k, kl, NULL);
+        uint64_t version = (uint64_t)(uintptr_t)v;
+        if (w != NULL) {
+            w->deleted = true;
+            w->applied = version > w->applied ? version : w->applied;
+            w->wanted = version > w->wanted ? version : w->wanted;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
 /* ---- notifies ------------------------------------------------------- */
 
 static void
@@ -718,6 +777,7 @@ on_push(fm *s, const cr_msg *m)
             if (w != NULL && key != NULL) {
                 stop_workspace(s, w, key, v);
                 w->deleted = true;
+                tombstone_set(s, key, v, true);
             }
         }
         for (size_t i = 0; i < p.workspace_changes->ncreated; i++) {
@@ -726,6 +786,7 @@ on_push(fm *s, const cr_msg *m)
             if (w != NULL) {
                 w->deleted = false;
             }
+            tombstone_set(s, n, 0, false);
         }
     }
     for (size_t i = 0; i < p.nchanges; i++) {
@@ -739,7 +800,10 @@ on_push(fm *s, const cr_msg *m)
             if (w == NULL || key == NULL || v <= w->applied) {
                 continue;
             }
-            w->deleted = false; /* flows changed after the deletion */
+            if (w->deleted) { /* flows changed after the deletion */
+                w->deleted = false;
+                tombstone_set(s, key, 0, false);
+            }
             if (v > w->wanted) {
                 w->wanted = v;
             }
@@ -902,6 +966,7 @@ fm_init(cr_ctx *ctx, void *arg, void **state)
         return CR_ENOMEM;
     }
     get_ws(s, "default", 7, NULL);
+    tombstones_load(s);
     uint64_t wait = s->o->startup_wait_ms ? s->o->startup_wait_ms : 2000;
     cr_rt *rt = cr_ctx_rt(ctx);
     if (cr_timer_after(rt, cr_self(ctx), wait, TAG_STARTUP,

@@ -22,7 +22,9 @@
  *    resync names it;
  *  - a workspace is fetched at most once at a time: notifies for a
  *    workspace whose fetch is queued or in flight coalesce into it;
- *  - workspace_changes.deleted stops every flow of the workspace.
+ *  - workspace_changes.deleted stops every flow of the workspace, and
+ *    the workspace stays deleted (also across a restart of this actor:
+ *    opts->tombstones) until `created` or a newer flow change names it.
  * A full resync rediscovers workspaces, refetches every known one and
  * then tells handlers (RM_SYNC_END) which workspaces exist, so flows of
  * vanished workspaces stop even after a restart of this actor.
@@ -30,7 +32,22 @@
 #ifndef CRA_FLOW_MANAGER_H
 #define CRA_FLOW_MANAGER_H
 
+#include <pthread.h>
+
 #include "cfgrecv/actor.h"
+
+/* Workspace deletions, kept outside the flow manager so that a restarted
+ * manager still knows them: workspace -> version of the deletion. The
+ * receiver owns it; a restart of the whole daemon forgets it (README,
+ * known issues). */
+typedef struct cra_fm_tombstones {
+    pthread_mutex_t mu;
+    struct cra_strmap *deleted; /* (mu) ws -> (void *)(uintptr_t)version */
+} cra_fm_tombstones;
+
+/* 0 or CR_ENOMEM. */
+int cra_fm_tombstones_init(cra_fm_tombstones *t);
+void cra_fm_tombstones_fini(cra_fm_tombstones *t);
 
 typedef struct cra_flow_manager_opts {
     const char *const *handlers; /* handler names ("flows", "hook", ...) */
@@ -38,6 +55,7 @@ typedef struct cra_flow_manager_opts {
     uint64_t resync_interval_ms; /* 0 = no periodic resync */
     uint64_t startup_wait_ms;    /* wait for the notify stream before the
                                     first discovery anyway (default 2000) */
+    cra_fm_tombstones *tombstones; /* survive restarts; NULL = none */
     struct cra_fetch_lane *lane; /* the fetcher's, to send fetches from
                                     this actor while a slot is free
                                     (fetcher.h); NULL = always RM_FETCH */

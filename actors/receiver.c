@@ -30,6 +30,7 @@ struct cra_receiver {
     char *notify_url;
     cra_fetcher_opts fetch;
     cra_fetch_lane lane; /* fetcher <-> flow manager; outlives both */
+    cra_fm_tombstones tombstones; /* outlive flow-manager restarts */
     cra_notify_opts notify;
     cra_flow_manager_opts fm;
     cra_monitor_opts mon;
@@ -54,6 +55,11 @@ cra_receiver_start(cr_rt *rt, const cra_receiver_opts *o, cra_receiver **out)
     }
     r->rt = rt;
     cra_fetch_lane_init(&r->lane);
+    if (cra_fm_tombstones_init(&r->tombstones) != 0) {
+        cra_fetch_lane_fini(&r->lane);
+        free(r);
+        return CR_ENOMEM;
+    }
     r->request_url = strdup(o->request_url);
     r->notify_url = strdup(o->notify_url);
     if (r->request_url == NULL || r->notify_url == NULL) {
@@ -112,6 +118,7 @@ cra_receiver_start(cr_rt *rt, const cra_receiver_opts *o, cra_receiver **out)
         .handlers = r->handler_names,
         .nhandlers = r->nhandlers,
         .resync_interval_ms = o->resync_interval_ms,
+        .tombstones = &r->tombstones,
         .lane = &r->lane,
     };
 
@@ -201,6 +208,7 @@ nomem:
 fail:
     cra_monitor_close(r->ep); /* after every actor using it stopped */
     cra_fetch_lane_fini(&r->lane);
+    cra_fm_tombstones_fini(&r->tombstones);
     free(r->request_url);
     free(r->notify_url);
     free(r);
@@ -243,6 +251,7 @@ cra_receiver_stop(cra_receiver *r, int timeout_ms)
     }
     cra_monitor_close(r->ep); /* after every actor using it stopped */
     cra_fetch_lane_fini(&r->lane);
+    cra_fm_tombstones_fini(&r->tombstones);
     free(r->request_url);
     free(r->notify_url);
     free(r);

@@ -787,6 +787,34 @@ Test(receiver, deleted_workspace_stops_its_flows)
     cr_assert(probe_get("kept", "c").running);
 }
 
+/* A restarted flow manager still knows the deletion (the tombstones live
+ * in the receiver): its full resync finds the workspace's flow rows in
+ * the service but does not start them again. */
+Test(receiver, deleted_workspace_stays_stopped_after_a_manager_restart)
+{
+    start_svc(req_url, svc_notify_url);
+    request("put", "__workspaces__", "workspace", "gone", "{}");
+    put("gone", "a", "{}");
+    put("kept", "c", "{}");
+    start_receiver(svc_notify_url);
+    WAIT_UNTIL(probe_running() == 2, 10000);
+    request("delete", "__workspaces__", "workspace", "gone", NULL);
+    WAIT_UNTIL(probe_get("gone", "a").stops == 1, 5000);
+    cr_id old = cr_whereis(rt, "flow-manager");
+    cr_assert_eq(cr_stop(rt, old), 0); /* its supervisor restarts it */
+    WAIT_UNTIL(cr_whereis(rt, "flow-manager") != CR_NOBODY &&
+                   cr_whereis(rt, "flow-manager") != old,
+               10000);
+    WAIT_UNTIL(status().synced && settled(), 10000);
+    usleep(300000); /* what the resync sends the handlers has arrived */
+    cr_assert_eq(probe_get("gone", "a").starts, 1, "not started again");
+    cr_assert(!probe_get("gone", "a").running);
+    cr_assert(probe_get("kept", "c").running);
+    /* a newer flow change to it brings it back */
+    put("gone", "a", "{\"v\":2}");
+    WAIT_UNTIL(probe_get("gone", "a").running, 5000);
+}
+
 Test(receiver, non_json_value_fails_that_flow_only)
 {
     start_svc(req_url, svc_notify_url);
