@@ -41,6 +41,35 @@ struct cra_receiver {
     size_t nhandlers;
 };
 
+/* receiver_free releases what the receiver owns, after every actor using
+ * it has stopped; r may be partly set up (calloc'd, lane and tombstones
+ * initialised). */
+static void
+receiver_free(cra_receiver *r)
+{
+    cra_monitor_close(r->ep);
+    cra_fetch_lane_fini(&r->lane);
+    cra_fm_tombstones_fini(&r->tombstones);
+    free(r->request_url);
+    free(r->notify_url);
+    free(r);
+}
+
+/* A permanent, registered child of the root supervisor. */
+static cr_child_spec
+permanent(const char *name, const cr_behaviour *b, void *arg,
+          uint32_t shutdown_timeout_ms)
+{
+    return (cr_child_spec){
+        .name = name,
+        .behaviour = b,
+        .arg = arg,
+        .restart = CR_RESTART_PERMANENT,
+        .shutdown_timeout_ms = shutdown_timeout_ms,
+        .register_name = true,
+    };
+}
+
 int
 cra_receiver_start(cr_rt *rt, const cra_receiver_opts *o, cra_receiver **out)
 {
@@ -55,14 +84,10 @@ cra_receiver_start(cr_rt *rt, const cra_receiver_opts *o, cra_receiver **out)
     }
     r->rt = rt;
     cra_fetch_lane_init(&r->lane);
-    if (cra_fm_tombstones_init(&r->tombstones) != 0) {
-        cra_fetch_lane_fini(&r->lane);
-        free(r);
-        return CR_ENOMEM;
-    }
     r->request_url = strdup(o->request_url);
     r->notify_url = strdup(o->notify_url);
-    if (r->request_url == NULL || r->notify_url == NULL) {
+    if (cra_fm_tombstones_init(&r->tombstones) != 0 ||
+        r->request_url == NULL || r->notify_url == NULL) {
         goto nomem;
     }
     if (o->monitor_url != NULL || o->events_url != NULL ||
@@ -147,47 +172,18 @@ cra_receiver_start(cr_rt *rt, const cra_receiver_opts *o, cra_receiver **out)
     size_t ns = 0;
     /* shutdown 15 s: a query in progress (cr_call, 10 s at most) ends */
     if (cra_monitor_has_query(r->ep) || cra_monitor_has_metrics(r->ep)) {
-        specs[ns++] = (cr_child_spec){
-            .name = "monitor",
-            .behaviour = &cra_monitor_behaviour,
-            .arg = &r->mon,
-            .restart = CR_RESTART_PERMANENT,
-            .shutdown_timeout_ms = 15000,
-            .register_name = true,
-        };
+        specs[ns++] = permanent("monitor", &cra_monitor_behaviour, &r->mon,
+                                15000);
     }
     if (cra_monitor_has_events(r->ep)) {
-        specs[ns++] = (cr_child_spec){
-            .name = "events",
-            .behaviour = &cra_events_behaviour,
-            .arg = &r->events,
-            .restart = CR_RESTART_PERMANENT,
-            .shutdown_timeout_ms = 15000,
-            .register_name = true,
-        };
+        specs[ns++] = permanent("events", &cra_events_behaviour, &r->events,
+                                15000);
     }
     cr_sup_child_spec(&specs[ns++], "handlers", hargs);
-    specs[ns++] = (cr_child_spec){
-        .name = "fetcher",
-        .behaviour = &cra_fetcher_behaviour,
-        .arg = &r->fetch,
-        .restart = CR_RESTART_PERMANENT,
-        .register_name = true,
-    };
-    specs[ns++] = (cr_child_spec){
-        .name = "flow-manager",
-        .behaviour = &cra_flow_manager_behaviour,
-        .arg = &r->fm,
-        .restart = CR_RESTART_PERMANENT,
-        .register_name = true,
-    };
-    specs[ns++] = (cr_child_spec){
-        .name = "notify",
-        .behaviour = &cra_notify_behaviour,
-        .arg = &r->notify,
-        .restart = CR_RESTART_PERMANENT,
-        .register_name = true,
-    };
+    specs[ns++] = permanent("fetcher", &cra_fetcher_behaviour, &r->fetch, 0);
+    specs[ns++] = permanent("flow-manager", &cra_flow_manager_behaviour,
+                            &r->fm, 0);
+    specs[ns++] = permanent("notify", &cra_notify_behaviour, &r->notify, 0);
     cr_sup_opts ropts = {
         .name = "receiver",
         .strategy = CR_SUP_REST_FOR_ONE,
@@ -206,12 +202,7 @@ cra_receiver_start(cr_rt *rt, const cra_receiver_opts *o, cra_receiver **out)
 nomem:
     rv = CR_ENOMEM;
 fail:
-    cra_monitor_close(r->ep); /* after every actor using it stopped */
-    cra_fetch_lane_fini(&r->lane);
-    cra_fm_tombstones_fini(&r->tombstones);
-    free(r->request_url);
-    free(r->notify_url);
-    free(r);
+    receiver_free(r); /* no actor of it runs */
     return rv;
 }
 
@@ -249,12 +240,7 @@ cra_receiver_stop(cra_receiver *r, int timeout_ms)
     if (rv == CR_ENOENT) {
         rv = 0; /* already gone (gave up) */
     }
-    cra_monitor_close(r->ep); /* after every actor using it stopped */
-    cra_fetch_lane_fini(&r->lane);
-    cra_fm_tombstones_fini(&r->tombstones);
-    free(r->request_url);
-    free(r->notify_url);
-    free(r);
+    receiver_free(r); /* after every actor using it stopped */
     return rv;
 }
 
