@@ -50,8 +50,7 @@ typedef struct fetcher {
     cra_strmap *entries;   /* ws -> entry */
     cra_strmap *by_serial; /* serial -> entry */
     entry *head, *tail;
-    cra_fetch_lane *lane; /* o->lane, or own_lane when not shared */
-    cra_fetch_lane own_lane;
+    cra_fetch_lane *lane; /* o->lane */
     uint64_t direct0;     /* lane->direct when this incarnation began */
     unsigned conc;
     int timeout_ms;
@@ -694,11 +693,9 @@ f_init(cr_ctx *ctx, void *arg, void **state)
     *state = f;
     f->o = o;
     f->ctx = ctx;
-    if (o->lane != NULL) {
-        f->lane = o->lane;
-    } else {
-        cra_fetch_lane_init(&f->own_lane);
-        f->lane = &f->own_lane;
+    if ((f->lane = o->lane) == NULL) {
+        cr_fail(ctx, CR_EINVAL, "fetcher started without a fetch lane");
+        return CR_EINVAL;
     }
     f->conc = o->concurrency ? o->concurrency : 8;
     f->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 10000;
@@ -790,7 +787,7 @@ f_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
     if (f == NULL) {
         return;
     }
-    if (f->lane != NULL) { /* withdrawn before it is closed */
+    if (f->lane != NULL) { /* the client is withdrawn before it closes */
         pthread_mutex_lock(&f->lane->mu);
         if (f->lane->client == f->client) {
             f->lane->client = NULL;
@@ -799,9 +796,6 @@ f_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
         pthread_mutex_unlock(&f->lane->mu);
     }
     crt_client_close(f->client); /* callbacks run (ECLOSED) before return */
-    if (f->lane == &f->own_lane) {
-        cra_fetch_lane_fini(&f->own_lane);
-    }
     cra_strmap_free(f->by_serial, NULL);
     cra_strmap_free(f->entries, free_entry_cb);
     free(f);

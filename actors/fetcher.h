@@ -66,11 +66,11 @@ typedef struct cra_fetcher_opts {
     int timeout_ms;      /* per fetch; default 10000 */
     unsigned concurrency; /* in flight; default 8 */
     size_t max_reply;    /* largest reply accepted; 0 = 16 MiB */
-    cra_fetch_lane *lane; /* shared with the flow manager; NULL = none */
+    cra_fetch_lane *lane; /* required; shared with the flow manager */
 } cra_fetcher_opts;
 
 /* The behaviour; spawn argument: const cra_fetcher_opts * that outlives
- * the actor. init fails (CR_EINVAL) for an unusable URL. */
+ * the actor. init fails (CR_EINVAL) for an unusable URL or no lane. */
 extern const cr_behaviour cra_fetcher_behaviour;
 
 typedef struct cra_fetcher_stats {
