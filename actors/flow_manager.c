@@ -5,9 +5,10 @@
  * The manager never blocks on the network: it asks the fetcher (RM_FETCH,
  * RM_DISCOVER) and reacts to the answers; while the fetch lane has a free
  * slot it sends a `config` request itself instead (cra_fetch_direct: an
- * nng send that does not wait), whose errors the fetcher takes over. Each workspace has one record
- * (applied version, highest notified version, fetch-in-progress flag, and
- * the wanted flows as id -> content hash). Records are never deleted: a
+ * nng send that does not wait), whose errors the fetcher takes over.
+ * Each workspace has one record (applied version, highest notified
+ * version, fetch-in-progress flag, and the wanted flows as id -> content
+ * hash). Records are never deleted: a
  * deleted workspace keeps its applied version as a tombstone so that an
  * older fetch result cannot resurrect its flows.
  *
@@ -163,6 +164,24 @@ send_or_wait(fm *s, cr_id to, cr_msg *m, const char *what)
     }
 }
 
+/* push_name appends a workspace name (a record's key: stable, records
+ * are never deleted) to a growable list. False when out of memory. */
+static bool
+push_name(const char ***list, size_t *n, size_t *cap, const char *name)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        const char **nl = realloc(*list, ncap * sizeof(*nl));
+        if (nl == NULL) {
+            return false;
+        }
+        *list = nl;
+        *cap = ncap;
+    }
+    (*list)[(*n)++] = name;
+    return true;
+}
+
 /* want_fetch queues ws for the next RM_FETCH unless already fetching. */
 static void
 want_fetch(fm *s, wsst *w, const char *name)
@@ -170,18 +189,11 @@ want_fetch(fm *s, wsst *w, const char *name)
     if (w->fetching) {
         return;
     }
-    if (s->nbatch == s->capbatch) {
-        size_t ncap = s->capbatch ? s->capbatch * 2 : 64;
-        const char **nb = realloc(s->batch, ncap * sizeof(*nb));
-        if (nb == NULL) {
-            CR_ERROR(COMP, "out of memory queueing a fetch of %s", name);
-            return;
-        }
-        s->batch = nb;
-        s->capbatch = ncap;
+    if (!push_name(&s->batch, &s->nbatch, &s->capbatch, name)) {
+        CR_ERROR(COMP, "out of memory queueing a fetch of %s", name);
+        return;
     }
     w->fetching = true;
-    s->batch[s->nbatch++] = name;
 }
 
 static void
@@ -536,17 +548,10 @@ refetch(fm *s, wsst *w, const char *name, uint64_t got)
         return;
     }
     if (!w->lag_wait) {
-        if (s->nlag == s->caplag) {
-            size_t ncap = s->caplag ? s->caplag * 2 : 16;
-            const char **nl = realloc(s->lag, ncap * sizeof(*nl));
-            if (nl == NULL) {
-                CR_ERROR(COMP, "out of memory delaying a fetch of %s", name);
-                return;
-            }
-            s->lag = nl;
-            s->caplag = ncap;
+        if (!push_name(&s->lag, &s->nlag, &s->caplag, name)) {
+            CR_ERROR(COMP, "out of memory delaying a fetch of %s", name);
+            return;
         }
-        s->lag[s->nlag++] = name; /* stable: records are never deleted */
         w->lag_wait = true;
     }
     w->lag_due = cr_now_ms() + ((uint64_t)LAG_FIRST_MS << (w->lag_tries - 1));

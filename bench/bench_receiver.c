@@ -210,7 +210,7 @@ cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* ---- child processes ----------------------------------------------------- */
+/* ---- child processes --------------------------------------------------- */
 
 /* spawn_tied runs path with argv and makes it die with this process
  * (PR_SET_PDEATHSIG), so a benchmark that crashes leaves no cfgsvcd or
@@ -251,7 +251,7 @@ find_in_path(const char *name, char *buf, size_t len)
     return false;
 }
 
-/* ---- the nng floor (latency baseline) ------------------------------------ */
+/* ---- the nng floor (latency baseline) ---------------------------------- */
 
 typedef struct floor_chain {
     nng_socket pub, sub, req;

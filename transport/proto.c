@@ -3,9 +3,10 @@
  *
  * Decoders walk the bounded reader (mpread.h) field by field: each map
  * is read by a table of its known keys (dec_fields: a typed reader per
- * key, unknown keys skipped), and nil takes the default. Every allocation goes through the reader's budget. On any
- * failure the partly built struct is freed with the public free function,
- * so there is exactly one freeing path.
+ * key, unknown keys skipped), and nil takes the default. Every
+ * allocation goes through the reader's budget. On any failure the partly
+ * built struct is freed with the public free function, so there is
+ * exactly one freeing path.
  */
 #include "proto.h"
 
