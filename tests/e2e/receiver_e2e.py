@@ -49,6 +49,24 @@ def start(args, logname):
     return p
 
 
+def stop(p):
+    """SIGSTOP p and wait until every one of its threads has stopped: the
+    signal only takes effect as each thread next runs, and a change now
+    crosses the receiver in about a millisecond"""
+    p.send_signal(signal.SIGSTOP)
+
+    def all_stopped():
+        for t in os.listdir(f"/proc/{p.pid}/task"):
+            try:
+                with open(f"/proc/{p.pid}/task/{t}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] not in "tT":
+                        return False
+            except OSError:
+                pass  # the thread just ended
+        return True
+    wait_for(all_stopped, 5, f"pid {p.pid} to stop")
+
+
 def ctl(*args, url=REQ, check=True, stdin=None):
     r = subprocess.run([f"{BIN}/cfgctl", "--url", url, "--timeout", "5",
                         *args], capture_output=True, text=True, input=stdin)
@@ -212,11 +230,11 @@ def run_all():
     @scenario
     def fetch_timeout_then_change_lands():
         before = monitor("status")["counters"]["fetches_failed"]
-        recv.send_signal(signal.SIGSTOP)       # the notify waits in a socket
+        stop(recv)                             # the notify waits in a socket
         try:
             ctl("put", "ws1", "flow", "late", "{}")
             time.sleep(0.3)   # nng writes the push from its own thread
-            svc.send_signal(signal.SIGSTOP)    # the fetch will time out
+            stop(svc)                          # the fetch will time out
             recv.send_signal(signal.SIGCONT)
             time.sleep(1.5)                    # > --fetch-timeout
         finally:
