@@ -9,7 +9,10 @@
  * CR_ETIMEDOUT without being sent.
  *
  * Lock order: c->mu only; it is never held while calling into nng or
- * into a user callback.
+ * into a user callback. Every nng_ctx_* call goes through c->gate, which
+ * close shuts before nng_close (gate.h: nng 1.5.2 aborts if the two
+ * overlap, as they did when a client was closed right after its one
+ * request was answered).
  */
 #include "client.h"
 
@@ -26,6 +29,7 @@
 #include <cfgrecv/actor.h>
 #include <cfgrecv/log.h>
 
+#include "gate.h"
 #include "proto.h"
 
 typedef struct job {
@@ -57,6 +61,7 @@ struct crt_client {
     bool *busy;    /* per slot (protected by mu) */
     bool closing;  /* (protected by mu) */
     pthread_cond_t idle_cv; /* signalled when a slot becomes idle */
+    crt_gate gate;
 };
 
 static int
@@ -125,12 +130,17 @@ start(slot *s, job *j)
         job_done(j, CR_ETIMEDOUT, NULL);
         return false;
     }
+    if (!crt_gate_enter(&s->c->gate)) { /* closing */
+        job_done(j, CR_ECLOSED, NULL);
+        return false;
+    }
     s->cur = j;
     s->state = SLOT_SEND;
     nng_aio_set_msg(s->aio, j->msg);
     j->msg = NULL;
     nng_aio_set_timeout(s->aio, t);
     nng_ctx_send(s->ctx, s->aio);
+    crt_gate_leave(&s->c->gate); /* s and j may be done with already */
     return true;
 }
 
@@ -185,10 +195,15 @@ slot_cb(void *arg)
             }
             goto finish;
         }
-        s->state = SLOT_RECV;
-        nng_aio_set_timeout(s->aio, remaining(j) == 0 ? 1 : remaining(j));
-        nng_ctx_recv(s->ctx, s->aio);
-        return;
+        if (crt_gate_enter(&s->c->gate)) {
+            s->state = SLOT_RECV;
+            nng_aio_set_timeout(s->aio,
+                                remaining(j) == 0 ? 1 : remaining(j));
+            nng_ctx_recv(s->ctx, s->aio);
+            crt_gate_leave(&s->c->gate);
+            return;
+        }
+        rv = NNG_ECLOSED; /* closing: the reply would not be read */
     }
     m = rv == 0 ? nng_aio_get_msg(s->aio) : NULL;
     s->cur = NULL;
@@ -227,6 +242,7 @@ crt_client_open(const char *url, const crt_client_opts *opts,
     }
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->idle_cv, NULL);
+    crt_gate_init(&c->gate);
     c->nslots = n;
     c->idle = n;
     if ((rv = nng_req0_open(&c->sock)) != 0) {
@@ -262,6 +278,7 @@ fail_sock:
             nng_aio_free(c->slots[i].aio);
         }
     }
+    crt_gate_fini(&c->gate);
     pthread_cond_destroy(&c->idle_cv);
     pthread_mutex_destroy(&c->mu);
     free(c->busy);
@@ -409,7 +426,9 @@ crt_client_close(crt_client *c)
     /* Closing the socket makes every operation of every context fail
      * with NNG_ECLOSED, so each busy slot completes its job and goes idle.
      * Wait for that before stopping the aios: an aio stopped while its
-     * callback re-arms it would never call back, losing a job. */
+     * callback re-arms it would never call back, losing a job. The gate
+     * first: no nng_ctx_* call may still be on its way out (gate.h). */
+    crt_gate_shut(&c->gate);
     nng_close(c->sock);
     pthread_mutex_lock(&c->mu);
     while (c->idle < c->nslots) {
@@ -419,6 +438,7 @@ crt_client_close(crt_client *c)
     for (unsigned i = 0; i < c->nslots; i++) {
         nng_aio_free(c->slots[i].aio);
     }
+    crt_gate_fini(&c->gate);
     pthread_cond_destroy(&c->idle_cv);
     pthread_mutex_destroy(&c->mu);
     free(c->busy);

@@ -9,6 +9,8 @@
  *
  * Lock: s->mu protects every slot's state and seq and s->closing; never
  * held while calling nng (except nng_aio_set_msg) or the user callback.
+ * Every nng_ctx_* call goes through s->gate, which close shuts before
+ * nng_close (gate.h: nng 1.5.2 aborts if the two overlap).
  */
 #include "server.h"
 
@@ -23,6 +25,7 @@
 #include <cfgrecv/actor.h>
 #include <cfgrecv/log.h>
 
+#include "gate.h"
 #include "proto.h"
 
 enum { ST_RECV, ST_HELD, ST_SEND, ST_DEAD };
@@ -45,12 +48,30 @@ struct crt_server {
     sslot *slots;
     pthread_mutex_t mu;
     bool closing; /* (protected by mu) */
+    crt_gate gate;
 };
 
+/* Both leave a closing server's slot unarmed (close frees the aios). */
 static void
 arm_recv(sslot *sl)
 {
-    nng_ctx_recv(sl->ctx, sl->aio);
+    if (crt_gate_enter(&sl->s->gate)) {
+        nng_ctx_recv(sl->ctx, sl->aio);
+        crt_gate_leave(&sl->s->gate);
+    }
+}
+
+static int
+arm_send(sslot *sl)
+{
+    if (!crt_gate_enter(&sl->s->gate)) {
+        nng_msg_free(nng_aio_get_msg(sl->aio));
+        nng_aio_set_msg(sl->aio, NULL);
+        return CR_ECLOSED;
+    }
+    nng_ctx_send(sl->ctx, sl->aio);
+    crt_gate_leave(&sl->s->gate);
+    return 0;
 }
 
 static void
@@ -134,8 +155,7 @@ crt_server_reply(crt_server *s, uint64_t token, const void *data, size_t len)
     sl->state = ST_SEND;
     nng_aio_set_msg(sl->aio, m);
     pthread_mutex_unlock(&s->mu);
-    nng_ctx_send(sl->ctx, sl->aio);
-    return 0;
+    return arm_send(sl);
 }
 
 int
@@ -172,6 +192,7 @@ crt_server_open(const char *url, const crt_server_opts *opts,
         return CR_ENOMEM;
     }
     pthread_mutex_init(&s->mu, NULL);
+    crt_gate_init(&s->gate);
     s->cb = cb;
     s->arg = arg;
     s->n = n;
@@ -207,6 +228,7 @@ fail_sock:
             nng_aio_free(s->slots[i].aio);
         }
     }
+    crt_gate_fini(&s->gate);
     pthread_mutex_destroy(&s->mu);
     free(s->slots);
     free(s);
@@ -243,10 +265,12 @@ crt_server_close(crt_server *s)
     pthread_mutex_lock(&s->mu);
     s->closing = true;
     pthread_mutex_unlock(&s->mu);
+    crt_gate_shut(&s->gate); /* no nng_ctx_* call overlaps the close */
     nng_close(s->sock);
     for (unsigned i = 0; i < s->n; i++) {
         nng_aio_free(s->slots[i].aio); /* waits for a running callback */
     }
+    crt_gate_fini(&s->gate);
     pthread_mutex_destroy(&s->mu);
     free(s->slots);
     free(s);
