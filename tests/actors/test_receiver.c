@@ -6,8 +6,10 @@
  * version, a stream that drops), the receiver listens to a publisher of
  * the test's own instead, while its fetches still go to the service.
  *
- * These are DESIGN.md's reference behaviours and "must not" cases; the
- * end-to-end scripts repeat the main ones with the real programs.
+ * These are DESIGN.md's reference behaviours and "must not" cases;
+ * tests/e2e/receiver_e2e.py repeats them with the real programs (cfgsvcd,
+ * cfgctl, cfgrecvd, stock nngcat), all but the crashed handler actor,
+ * which only a handler inside the process can provoke.
  */
 /* cfgrecv headers first: criterion defines a cr_fail() macro (call ours
  * as (cr_fail)(...)), and its logging.h clashes with cfgrecv/log.h, which

@@ -6,11 +6,22 @@ directory and is torn down at the end. The daemon's flow directory and
 counters are read through its monitor endpoint with stock nngcat.
 
 Scenarios (issue 5): flows start, update and stop through notifies; a
-non-JSON value fails that flow alone; a deleted workspace stops its
-flows; the config service killed, a change made while it is down, and
-back -> the flow appears; a fetch that times out -> the change still
-lands; SIGHUP resyncs; SIGTERM exits 0; --daemon with a pidfile; the
-embedded config service; bad flags exit 2.
+newer notify fetches exactly the workspaces it names; an older one is
+ignored (a publisher of the test's own, stock nngcat, sends it); one
+naming other types only advances the version; a workspace with no flows;
+a non-JSON value fails that flow alone; a deleted workspace stops its
+flows; the config service killed (the notify stream cut), a change made
+while it is down, and back -> resync and the flow appears; a fetch that
+times out -> the change still lands; 1,000 workspaces at start-up fetched
+in parallel, with changes made during the start-up not lost; a handler
+(a --hook program) failing for one flow leaves the other handlers and
+flows alone, and a start failing twice then succeeding ends running;
+SIGHUP resyncs; SIGTERM exits 0; --daemon with a pidfile; the embedded
+config service; bad flags exit 2.
+
+Only "a handler actor that crashes is restarted and re-sent every flow"
+is not here: nothing outside the process can make a handler actor fail,
+so tests/actors/test_receiver.c covers it with a handler of its own.
 """
 import json
 import os
@@ -98,12 +109,39 @@ def wait_for(pred, timeout=15.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what} (last: {last})")
 
 
-def flows():
-    return monitor("flows")["workspaces"]
+def flows(url=MON):
+    return monitor("flows", url=url)["workspaces"]
 
 
-def flow_state(ws, fid):
-    return flows().get(ws, {}).get(fid, {}).get("state")
+def workspaces(url=MON):
+    return monitor("workspaces", url=url)["workspaces"]
+
+
+def status(url=MON):
+    return monitor("status", url=url)
+
+
+def msgpack(v):
+    """the little msgpack a ConfigPush needs: maps, arrays, str, uint, nil"""
+    if v is None:
+        return b"\xc0"
+    if isinstance(v, int):
+        assert 0 <= v < 2**32
+        return (bytes([v]) if v < 128 else b"\xce" + v.to_bytes(4, "big"))
+    if isinstance(v, str):
+        b = v.encode()
+        assert len(b) < 32
+        return bytes([0xa0 | len(b)]) + b
+    if isinstance(v, list):
+        assert len(v) < 16
+        return bytes([0x90 | len(v)]) + b"".join(msgpack(x) for x in v)
+    assert isinstance(v, dict) and len(v) < 16
+    return bytes([0x80 | len(v)]) + b"".join(
+        msgpack(k) + msgpack(x) for k, x in v.items())
+
+
+def flow_state(ws, fid, url=MON):
+    return flows(url).get(ws, {}).get(fid, {}).get("state")
 
 
 def scenario(fn):
@@ -196,6 +234,38 @@ def run_all():
         assert flow_state("ws1", "a") == "running"
 
     @scenario
+    def newer_notify_fetches_exactly_the_named_workspaces():
+        ctl("put", "ws2", "flow", "keep", "{}")
+        wait_for(lambda: flow_state("ws2", "keep") == "running")
+        wait_for(lambda: idle(status()), what="an idle receiver")
+        before, wbefore = status(), workspaces()
+        v = json.loads(ctl("put", "ws1", "flow", "c", "{}").stdout)["version"]
+        wait_for(lambda: flow_state("ws1", "c") == "running")
+        wait_for(lambda: idle(status()), what="an idle receiver")
+        after, wafter = status(), workspaces()
+        fetched = after["counters"]["fetches_ok"] - before["counters"]["fetches_ok"]
+        assert fetched == 1, (before, after)
+        assert wafter["ws1"]["version"] == v, wafter["ws1"]
+        assert wafter["ws2"]["version"] == wbefore["ws2"]["version"], wafter
+        assert wafter["default"]["version"] == wbefore["default"]["version"]
+        ctl("delete-flow", "ws1", "c")
+        wait_for(lambda: "c" not in flows()["ws1"], what="c to stop")
+
+    @scenario
+    def a_workspace_with_no_flows():
+        # default is always tracked, even with no flows at all (checked in
+        # the 1,000-workspace scenario); here a workspace loses its last one
+        ctl("put", "ws5", "flow", "only", "{}")
+        wait_for(lambda: flow_state("ws5", "only") == "running")
+        v = json.loads(ctl("delete-flow", "ws5", "only").stdout)["version"]
+        wait_for(lambda: workspaces().get("ws5", {}).get("version") == v,
+                 what="ws5 at the delete's version")
+        ws5 = workspaces()["ws5"]
+        assert ws5["flows"] == 0 and ws5["states"] == {}, ws5
+        assert "ws5" not in flows(), flows().get("ws5")
+        assert flow_state("ws1", "a") == "running"
+
+    @scenario
     def other_types_only_advance_the_version():
         wait_for(lambda: idle(monitor("status")), what="an idle receiver")
         before = monitor("status")
@@ -247,6 +317,7 @@ def run_all():
     @scenario
     def service_killed_change_made_while_down_then_back():
         global svc
+        resyncs = status()["counters"]["resyncs"]
         svc.kill()
         svc.wait()
         wait_for(lambda: not monitor("status")["config_service"]
@@ -261,6 +332,8 @@ def run_all():
         assert other.wait(10) == 0
         start_svc()
         wait_for(lambda: flow_state("ws1", "offline") == "running", 20)
+        assert status()["counters"]["resyncs"] > resyncs, "the stream came "\
+            "back: a full resync"
 
     @scenario
     def garbage_notify_is_logged_and_ignored():
@@ -280,6 +353,144 @@ def run_all():
         g.terminate()
         assert g.wait(30) == 0
         pub.kill()
+
+    @scenario
+    def old_notify_is_ignored():
+        # a second daemon takes its notifies from stock nngcat publishing a
+        # push of version 1 for ws1 (older than anything the daemon has
+        # fetched) every second; its fetches go to the real service
+        gp, gm = f"ipc://{D}/old-pub.ipc", f"ipc://{D}/old-mon.ipc"
+        with open(f"{D}/old.msgpack", "wb") as f:
+            f.write(msgpack({"version": 1, "changes": {"flow": ["ws1"]},
+                             "workspace_changes": None}))
+        pub = start(["nngcat", "--pub", "--listen", gp, "--file",
+                     f"{D}/old.msgpack", "--interval", "1", "--count", "60"],
+                    "old-pub.log")
+        g = start([f"{BIN}/cfgrecvd", "--config-request-url", REQ,
+                   "--config-notify-url", gp, "--monitor-url", gm,
+                   "--events-url", "none"], "old.log")
+        try:
+            wait_for(lambda: flow_state("ws1", "a", gm) == "running")
+            wait_for(lambda: idle(status(gm)) and
+                     status(gm)["counters"]["notifies"] >= 1, 15,
+                     "the first old notify")
+            before = status(gm)
+            wait_for(lambda: status(gm)["counters"]["notifies"]
+                     >= before["counters"]["notifies"] + 2, 15,
+                     "two more old notifies")
+            after = status(gm)
+            b, a = before["counters"], after["counters"]
+            seen = a["notifies"] - b["notifies"]
+            assert a["notifies_ignored"] - b["notifies_ignored"] == seen, \
+                (b, a)
+            assert a["fetches_ok"] == b["fetches_ok"], (b, a)
+            assert a["notifies_applied"] == b["notifies_applied"], (b, a)
+            assert after["version"] > 1, after
+            assert g.poll() is None
+        finally:
+            g.terminate()
+            pub.kill()
+        assert g.wait(30) == 0
+
+    @scenario
+    def a_failing_handler_leaves_the_others_alone():
+        # a second daemon with a --hook program: it fails every call for
+        # flows "broken*", and the first two starts of "flaky*"
+        calls = f"{D}/hook-calls"
+        hook = f"{D}/hook.sh"
+        with open(hook, "w") as f:
+            f.write(f"""#!/bin/sh
+# argv: start|update|stop WORKSPACE FLOW
+echo "$1 $2 $3" >>"{calls}"
+case "$3" in
+  broken*) echo "broken on purpose" >&2; exit 1 ;;
+  flaky*) [ "$(grep -c "^$1 $2 $3\$" "{calls}")" -le 2 ] && exit 3 ;;
+esac
+exit 0
+""")
+        os.chmod(hook, 0o755)
+        hm = f"ipc://{D}/hook-mon.ipc"
+        h = start([f"{BIN}/cfgrecvd", "--config-request-url", REQ,
+                   "--config-notify-url", NOT, "--monitor-url", hm,
+                   "--events-url", "none", "--hook", hook], "hook.log")
+        try:
+            wait_for(lambda: idle(status(hm)), 15, "the hook daemon synced")
+            for fid in ("ok1", "flaky1", "broken1", "ok2"):
+                ctl("put", "hk", "flow", fid, "{}")
+            wait_for(lambda: flows(hm)["hk"]["flaky1"]["handlers"]["hook"]
+                     == "running", 30, "flaky1 running after two failures")
+            wait_for(lambda: open(calls).read().count("start hk broken1\n")
+                     >= 2, 30, "broken1 retried")
+            hk = flows(hm)["hk"]
+            for fid in ("ok1", "ok2", "flaky1"):
+                assert hk[fid]["state"] == "running", (fid, hk[fid])
+                assert hk[fid]["handlers"] == {"flows": "running",
+                                               "hook": "running"}, hk[fid]
+            # between two retries (a retry itself shows "starting")
+            b = wait_for(lambda: (lambda f: f if f["handlers"]["hook"] in
+                                  ("backoff", "failed") else None)(
+                flows(hm)["hk"]["broken1"]), 10, "broken1 in backoff")
+            assert b["handlers"]["flows"] == "running", b
+            assert "broken on purpose" in (b["error"] or ""), b
+            lines = open(calls).read().splitlines()
+            assert lines.count("start hk flaky1") == 3, lines
+            assert lines.count("start hk ok1") == 1, lines
+            assert lines.count("start hk ok2") == 1, lines
+            assert not [x for x in lines if x.split()[0] != "start"], lines
+            # flows elsewhere went through the hook as usual
+            assert flows(hm)["ws1"]["a"]["handlers"]["hook"] == "running"
+        finally:
+            h.terminate()
+        assert h.wait(30) == 0
+        for fid in ("ok1", "flaky1", "broken1", "ok2"):
+            ctl("delete-flow", "hk", fid)
+
+    @scenario
+    def thousand_workspaces_fetched_in_parallel_changes_during_startup():
+        # a service of its own holding 1,000 workspaces of one flow each
+        r4, n4 = f"ipc://{D}/k-req.ipc", f"ipc://{D}/k-not.ipc"
+        km = f"ipc://{D}/k-mon.ipc"
+        s4 = start([f"{BIN}/cfgsvcd", "--request-url", r4, "--notify-url",
+                    n4, "--db", f"{D}/k.sqlite"], "k-svc.log")
+        k = None
+        try:
+            wait_for(lambda: ctl("version", url=r4,
+                                 check=False).returncode == 0)
+            subprocess.run(["sh", "-c", f"""
+                i=0
+                while [ $i -lt 1000 ]; do
+                    "{BIN}/cfgctl" --url {r4} put k$i flow f '{{}}' \
+                        >/dev/null || exit 1
+                    i=$((i + 1))
+                done"""], check=True, timeout=240)
+            k = start([f"{BIN}/cfgrecvd", "--config-request-url", r4,
+                       "--config-notify-url", n4, "--monitor-url", km,
+                       "--events-url", "none"], "k.log")
+            # changes while it discovers and fetches (the first ones land
+            # before its monitor even answers)
+            for i in range(0, 1000, 50):
+                ctl("put", f"k{i}", "flow", "late", "{}", url=r4)
+            wait_for(lambda: status(km)["counts"]["flows"] == 1020, 60,
+                     "1,020 flows wanted")
+            wait_for(lambda: idle(status(km)), 30, "the daemon synced")
+            fl = flows(km)
+            running = sum(f["state"] == "running"
+                          for w in fl.values() for f in w.values())
+            assert running == 1020, running
+            assert all(fl[f"k{i}"]["late"]["state"] == "running"
+                       for i in range(0, 1000, 50))
+            st = status(km)
+            assert 1 < st["fetcher"]["inflight_max"] <= 8, st["fetcher"]
+            assert st["counters"]["fetches_ok"] >= 1001, st["counters"]
+            ws = workspaces(km)
+            assert ws["default"]["flows"] == 0, ws["default"]
+            assert ws["default"]["version"] is not None, ws["default"]
+        finally:
+            if k is not None:
+                k.terminate()
+                assert k.wait(60) == 0
+            s4.terminate()
+            s4.wait(30)
 
     @scenario
     def sigterm_stops_and_exits_zero():
