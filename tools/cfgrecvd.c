@@ -592,6 +592,11 @@ main(int argc, char **argv)
             CR_ERROR(COMP, "the root supervisor gave up; exiting");
             status = 1;
             break;
+        } else if (svc != NULL && !cra_cfgsvc_alive(svc)) {
+            /* as cfgsvcd does: its actors are not supervised (README) */
+            CR_ERROR(COMP, "the embedded config service stopped; exiting");
+            status = 1;
+            break;
         }
     }
 out:
