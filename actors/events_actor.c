@@ -263,4 +263,6 @@ const cr_behaviour cra_events_behaviour = {
     .init = e_init,
     .handle = e_handle,
     .terminate = e_terminate,
+    /* the handlers stop just before it, each flow's stop an event */
+    .drain_on_stop = true,
 };

@@ -823,16 +823,20 @@ h_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
             void *fv;
             for (size_t jt = 0; cra_strmap_next(v, &jt, &fk, &fkl, &fv);) {
                 flow *f = fv;
-                if (f->running && !f->busy && st->h->stop != NULL) {
+                if (f->running && !f->busy) { /* stop NULL: succeeds */
                     char err[256] = "";
                     cra_flow_ref ref = {.workspace = f->ws,
                                         .id = f->id,
                                         .sync = true};
-                    if (st->h->stop(st->hs, &ref, err, sizeof(err)) ==
-                        CRA_FAILED) {
+                    if (st->h->stop != NULL &&
+                        st->h->stop(st->hs, &ref, err, sizeof(err)) ==
+                            CRA_FAILED) {
                         CR_WARN(st->name, "flow %s/%s: stop failed: %s",
                                 f->ws, f->id, err);
                     }
+                    /* the events actor stops after the handlers: a
+                     * watcher sees the shutdown's stops too */
+                    flow_event(st, f, "flow.stopped");
                     stopped++;
                 }
                 cancel_timer(st, f);

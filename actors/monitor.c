@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "cfgrecv/log.h"
 #include "cfgrecv/supervisor.h"
@@ -167,8 +168,14 @@ struct cra_monitor_endpoints {
     bool rep_open;
     nng_socket pub;
     bool pub_open;
+    _Atomic uint64_t last_pub_ms; /* cr_now_ms() of the last publish */
     cra_metrics_http *http;
 };
+
+/* PUB_LINGER_MS: nng 1.5.2 has no linger; closing a PUB socket drops what
+ * its pipes have not written yet. Close waits this long after the last
+ * publish, so the shutdown's last events (flow.stopped) reach watchers. */
+#define PUB_LINGER_MS 50u
 
 static int
 listen_on(nng_socket s, const char *url, int mode) {
@@ -284,6 +291,11 @@ cra_monitor_close(cra_monitor_endpoints *ep) {
         nng_close(ep->rep);
     }
     if (ep->pub_open) {
+        uint64_t since = cr_now_ms() - atomic_load(&ep->last_pub_ms);
+        if (since < PUB_LINGER_MS) {
+            struct timespec ts = {0, (long)(PUB_LINGER_MS - since) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
         nng_close(ep->pub);
     }
     free(ep);
@@ -309,6 +321,7 @@ cra_monitor_publish(cra_monitor_endpoints *ep, const char *text, size_t len) {
     if (!cra_monitor_has_events(ep)) {
         return CR_ENOENT;
     }
+    atomic_store(&ep->last_pub_ms, cr_now_ms());
     return nng_send(ep->pub, (void *)text, len, NNG_FLAG_NONBLOCK) == 0
                ? 0
                : CR_ENNG;

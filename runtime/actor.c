@@ -13,7 +13,9 @@
  * free - and finally hand the thread to the reaper (the service thread
  * joins it, so no exited thread lingers). cr_stop sets an atomic flag and
  * sends a WAKE envelope; the loop checks the flag before each envelope
- * and before blocking, so the message in hand is finished first.
+ * and before blocking, so the message in hand is finished first. A
+ * behaviour with drain_on_stop runs on until it meets a WAKE with the
+ * flag set: stop's own WAKE, queued behind everything sent before it.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <assert.h>
@@ -172,8 +174,9 @@ cr_ctx_send(cr_ctx *ctx, cr_id to, cr_msg *m)
 static void
 run(cr_ctx *a)
 {
+    const bool drain = a->b->drain_on_stop;
     for (;;) {
-        if (atomic_load(&a->stop_req)) {
+        if (!drain && atomic_load(&a->stop_req)) {
             set_exit(a, CR_EXIT_SHUTDOWN, 0, "shutdown");
             return;
         }
@@ -187,7 +190,8 @@ run(cr_ctx *a)
         cri_env env;
         int r;
         while ((r = cri_env_next(body, size, &pos, &env)) == 1) {
-            if (atomic_load(&a->stop_req)) {
+            if (atomic_load(&a->stop_req) &&
+                (!drain || env.type == CR_MSG_WAKE)) {
                 set_exit(a, CR_EXIT_SHUTDOWN, 0, "shutdown");
                 break;
             }

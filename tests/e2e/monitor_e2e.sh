@@ -338,4 +338,16 @@ set -e
 DPID=
 [ "$rc" = 0 ] || fail "daemon exit $rc after SIGTERM"
 [ ! -e "$D/mon.ipc" ] && [ ! -e "$D/ev.ipc" ] || fail "socket files left behind"
+# the shutdown's stops are events too, published before the socket closes
+sleep 0.3
+for f in "$D/nngcat-ev.txt" "$D/mon-ev.jsonl"; do
+    "$PY" - "$f" <<'EOF' || fail "shutdown events in $f: $(tail -4 "$f")"
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1]).read().splitlines()]
+last = [e for e in evs if e["event"] == "flow.stopped" and e["flow"] == "f2"]
+assert last and last[-1]["workspace"] == "default", "f2 stopped"
+names = [e.get("child") for e in evs if e["event"] == "actor.exited"]
+assert "handler:flows" in names, names
+EOF
+done
 echo "monitor e2e: ok"

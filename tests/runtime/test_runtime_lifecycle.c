@@ -1,6 +1,7 @@
 /*
  * test_runtime_lifecycle.c - monitors and DOWN, init failure, cr_fail,
- * stop, names, and 1,000 spawn/stop cycles leaving nothing behind.
+ * stop (with and without drain_on_stop), names, and 1,000 spawn/stop
+ * cycles leaving nothing behind.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -232,6 +233,92 @@ Test(runtime_lifecycle, stop_frees_queued)
     cr_expect_eq(r.why.kind, CR_EXIT_SHUTDOWN);
     cr_rt_destroy(rt);
     rec_fini(&r);
+}
+
+/* ---- drain_on_stop ------------------------------------------------------ */
+
+/* The first message is held in hand until the test releases it, so the
+ * queue behind it and the moment of the stop are known exactly. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool in_hand, released;
+} hold = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false};
+
+static int
+hold_first_hook(cr_ctx *ctx, rec *r, const cr_msg *m)
+{
+    (void)ctx;
+    (void)m;
+    if (rec_count(r) > 0) {
+        return 0;
+    }
+    pthread_mutex_lock(&hold.mu);
+    hold.in_hand = true;
+    pthread_cond_broadcast(&hold.cv);
+    while (!hold.released) {
+        pthread_cond_wait(&hold.cv, &hold.mu);
+    }
+    pthread_mutex_unlock(&hold.mu);
+    return 0;
+}
+
+static const cr_behaviour drain_behaviour = {
+    .kind = "drainer",
+    .init = rec_b_init,
+    .handle = rec_b_handle,
+    .terminate = rec_b_terminate,
+    .drain_on_stop = true,
+};
+
+/* Sends 100 messages, stops the actor while it holds the first, sends 5
+ * more, releases it; returns how many it handled before exiting. */
+static size_t
+handled_across_a_stop(const cr_behaviour *b)
+{
+    cr_rt *rt;
+    rec r;
+    cr_id id;
+    hold.in_hand = hold.released = false;
+    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
+    rec_init(&r);
+    r.hook = hold_first_hook;
+    cr_assert_eq(cr_spawn(rt, b, &r, NULL, &id), 0);
+    for (int i = 0; i < 100; i++) {
+        cr_assert_eq(cr_send(rt, CR_NOBODY, id, cr_msg_new(T_USER)), 0);
+    }
+    pthread_mutex_lock(&hold.mu);
+    while (!hold.in_hand) {
+        pthread_cond_wait(&hold.cv, &hold.mu);
+    }
+    pthread_mutex_unlock(&hold.mu);
+    cr_assert_eq(cr_stop(rt, id), 0);
+    for (int i = 0; i < 5; i++) { /* behind the stop: never handled */
+        cr_msg *m = cr_msg_new(T_USER);
+        if (cr_send(rt, CR_NOBODY, id, m) != 0) {
+            cr_msg_free(m);
+        }
+    }
+    pthread_mutex_lock(&hold.mu);
+    hold.released = true;
+    pthread_cond_broadcast(&hold.cv);
+    pthread_mutex_unlock(&hold.mu);
+    cr_assert(rec_wait_term(&r, 10000));
+    cr_expect_eq(r.why.kind, CR_EXIT_SHUTDOWN);
+    size_t n = rec_count(&r);
+    cr_rt_destroy(rt);
+    rec_fini(&r);
+    return n;
+}
+
+Test(runtime_lifecycle, stop_finishes_the_message_in_hand_only)
+{
+    cr_expect_eq(handled_across_a_stop(&rec_behaviour), 1);
+}
+
+Test(runtime_lifecycle, drain_on_stop_handles_what_was_queued_first)
+{
+    cr_expect_eq(handled_across_a_stop(&drain_behaviour), 100);
 }
 
 Test(runtime_lifecycle, thousand_actors_leave_nothing)

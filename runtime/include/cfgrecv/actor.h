@@ -140,6 +140,12 @@ typedef struct cr_behaviour {
     int (*init)(cr_ctx *ctx, void *arg, void **state);
     int (*handle)(cr_ctx *ctx, void *state, const cr_msg *m);
     void (*terminate)(cr_ctx *ctx, void *state, const cr_exit *why);
+    /* drain_on_stop: on cr_stop, first handle every message already
+     * queued when the stop was asked for (as an OTP process trapping
+     * exits sees the shutdown signal behind its queue), then exit. For an
+     * actor whose queue is output others count on at shutdown: the events
+     * publisher. Bounded: messages queued after the stop are dropped. */
+    bool drain_on_stop;
 } cr_behaviour;
 
 typedef struct cr_spawn_opts {
@@ -264,9 +270,9 @@ void cr_exit_self(cr_ctx *ctx, cr_exit_kind kind);
 
 /* ---- stopping ------------------------------------------------------ */
 
-/* cr_stop asks actor id to stop: it finishes the message in hand, runs
- * terminate and exits with CR_EXIT_SHUTDOWN. Returns at once (0, or
- * CR_ENOENT). */
+/* cr_stop asks actor id to stop: it finishes the message in hand (with
+ * drain_on_stop: every message queued before this call), runs terminate
+ * and exits with CR_EXIT_SHUTDOWN. Returns at once (0, or CR_ENOENT). */
 int cr_stop(cr_rt *rt, cr_id id);
 
 /* cr_stop_wait is cr_stop that waits up to timeout_ms (<0 = forever) for
