@@ -17,7 +17,7 @@ in parallel, with changes made during the start-up not lost; a handler
 (a --hook program) failing for one flow leaves the other handlers and
 flows alone, and a start failing twice then succeeding ends running;
 SIGHUP resyncs; SIGTERM exits 0; --daemon with a pidfile; the embedded
-config service; bad flags exit 2.
+config service; --log-format json at --log-level warn; bad flags exit 2.
 
 Only "a handler actor that crashes is restarted and re-sent every flow"
 is not here: nothing outside the process can make a handler actor fail,
@@ -531,6 +531,31 @@ exit 0
         assert f"cfgctl --url {r3}" in text, text
         p.terminate()
         assert p.wait(30) == 0
+
+    @scenario
+    def json_log_lines_at_the_chosen_level():
+        r5 = f"ipc://{D}/json-req.ipc"
+        p = start([f"{BIN}/cfgrecvd", "--db", f"{D}/json.sqlite",
+                   "--svc-request-url", r5, "--svc-notify-url",
+                   f"ipc://{D}/json-not.ipc", "--monitor-url", "none",
+                   "--events-url", "none", "--log-format", "json",
+                   "--log-level", "warn"], "json.log")
+        wait_for(lambda: ctl("version", url=r5, check=False).returncode == 0)
+        bad_id = 'a"b\nc'   # a quote and a newline in a flow id
+        ctl("put", "default", "flow", bad_id, "not json", url=r5)
+        path = os.path.join(D, "json.log")
+        wait_for(lambda: "not valid JSON" in open(path).read(), 15,
+                 "the flow's failure logged")
+        p.terminate()
+        assert p.wait(30) == 0
+        lines = open(path).read().splitlines()
+        assert lines, "no log lines"
+        recs = [json.loads(x) for x in lines]  # every line is one object
+        for r in recs:
+            assert set(r) >= {"ts", "level", "component", "msg"}, r
+            assert r["level"] in ("warn", "error"), r
+        failed = [r for r in recs if "not valid JSON" in r["msg"]]
+        assert failed and bad_id in failed[0]["msg"], failed
 
     @scenario
     def bad_flags_exit_2():
