@@ -202,21 +202,19 @@ flush_fetches(fm *s)
     if (s->nbatch == 0) {
         return;
     }
-    if (s->o->lane != NULL) {
-        /* While the lane has free slots, send from here: one mailbox hop
-         * fewer on a change's path. The rest goes to the fetcher. */
-        size_t keep = 0;
-        cr_rt *rt = cr_ctx_rt(s->ctx);
-        for (size_t i = 0; i < s->nbatch; i++) {
-            const char *n = s->batch[i];
-            if (keep > 0 || !cra_fetch_direct(rt, s->o->lane, n, strlen(n))) {
-                s->batch[keep++] = n;
-            }
+    /* While the lane has free slots, send from here: one mailbox hop
+     * fewer on a change's path. The rest goes to the fetcher. */
+    size_t keep = 0;
+    cr_rt *rt = cr_ctx_rt(s->ctx);
+    for (size_t i = 0; i < s->nbatch; i++) {
+        const char *n = s->batch[i];
+        if (keep > 0 || !cra_fetch_direct(rt, s->o->lane, n, strlen(n))) {
+            s->batch[keep++] = n;
         }
-        s->nbatch = keep;
-        if (keep == 0) {
-            return;
-        }
+    }
+    s->nbatch = keep;
+    if (keep == 0) {
+        return;
     }
     cr_id f = fetcher_id(s);
     cr_msg *m = rm_strlist_new(RM_FETCH, s->batch, s->nbatch);
@@ -677,9 +675,6 @@ static void
 tombstone_set(fm *s, const char *name, uint64_t version, bool deleted)
 {
     cra_fm_tombstones *t = s->o->tombstones;
-    if (t == NULL) {
-        return;
-    }
     pthread_mutex_lock(&t->mu);
     if (!deleted) {
         cra_strmap_del(t->deleted, name, strlen(name));
@@ -696,9 +691,6 @@ static void
 tombstones_load(fm *s)
 {
     cra_fm_tombstones *t = s->o->tombstones;
-    if (t == NULL) {
-        return;
-    }
     pthread_mutex_lock(&t->mu);
     const char *k;
     size_t kl;
@@ -967,6 +959,9 @@ fm_init(cr_ctx *ctx, void *arg, void **state)
     *state = s;
     s->o = arg;
     s->ctx = ctx;
+    if (s->o->tombstones == NULL || s->o->lane == NULL) {
+        return CR_EINVAL; /* both required: the receiver owns them */
+    }
     if ((s->ws = cra_strmap_new()) == NULL) {
         return CR_ENOMEM;
     }

@@ -55,14 +55,15 @@ typedef struct cra_flow_manager_opts {
     uint64_t resync_interval_ms; /* 0 = no periodic resync */
     uint64_t startup_wait_ms;    /* wait for the notify stream before the
                                     first discovery anyway (default 2000) */
-    cra_fm_tombstones *tombstones; /* survive restarts; NULL = none */
-    struct cra_fetch_lane *lane; /* the fetcher's, to send fetches from
-                                    this actor while a slot is free
-                                    (fetcher.h); NULL = always RM_FETCH */
+    cra_fm_tombstones *tombstones; /* required; survive restarts */
+    struct cra_fetch_lane *lane; /* required: the fetcher's, to send
+                                    fetches from this actor while a slot
+                                    is free (fetcher.h) */
 } cra_flow_manager_opts;
 
 /* The behaviour; spawn argument: const cra_flow_manager_opts * that
- * outlives the actor. */
+ * outlives the actor. init fails (CR_EINVAL) without tombstones or
+ * lane (the receiver owns both). */
 extern const cr_behaviour cra_flow_manager_behaviour;
 
 /* What RM_STATUS answers (cra_flow_manager_status). */
