@@ -31,6 +31,7 @@
 
 #include "gate.h"
 #include "proto.h"
+#include "redial.h"
 
 typedef struct job {
     struct job *next;
@@ -62,7 +63,18 @@ struct crt_client {
     bool closing;  /* (protected by mu) */
     pthread_cond_t idle_cv; /* signalled when a slot becomes idle */
     crt_gate gate;
+    crt_redial *redial; /* set before the dial (redial.h) */
 };
+
+/* Pipe events only feed the redial watchdog (atomics: nng holds the
+ * socket lock here). */
+static void
+client_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
+{
+    crt_client *c = arg;
+    (void)pipe;
+    crt_redial_pipe_event(c->redial, ev);
+}
 
 static int
 map_nng(int rv)
@@ -263,7 +275,14 @@ crt_client_open(const char *url, const crt_client_opts *opts,
             goto fail;
         }
     }
-    if ((rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+    if ((rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, client_pipe_cb,
+                              c)) != 0 ||
+        (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, client_pipe_cb,
+                              c)) != 0 ||
+        (rv = crt_redial_new(c->sock, url, 0, "client", &c->redial)) != 0) {
+        goto fail;
+    }
+    if ((rv = crt_redial_start(c->redial)) != 0) {
         CR_WARN("client", "dial %s: %s", url, nng_strerror(rv));
         goto fail;
     }
@@ -271,7 +290,9 @@ crt_client_open(const char *url, const crt_client_opts *opts,
     return 0;
 
 fail:
+    crt_redial_stop(c->redial);
     nng_close(c->sock);
+    crt_redial_free(c->redial);
 fail_sock:
     for (unsigned i = 0; i < n; i++) {
         if (c->slots[i].aio != NULL) {
@@ -428,6 +449,7 @@ crt_client_close(crt_client *c)
      * Wait for that before stopping the aios: an aio stopped while its
      * callback re-arms it would never call back, losing a job. The gate
      * first: no nng_ctx_* call may still be on its way out (gate.h). */
+    crt_redial_stop(c->redial); /* it dials: before the close */
     crt_gate_shut(&c->gate);
     nng_close(c->sock);
     pthread_mutex_lock(&c->mu);
@@ -438,6 +460,7 @@ crt_client_close(crt_client *c)
     for (unsigned i = 0; i < c->nslots; i++) {
         nng_aio_free(c->slots[i].aio);
     }
+    crt_redial_free(c->redial); /* after nng_close: pipe callbacks done */
     crt_gate_fini(&c->gate);
     pthread_cond_destroy(&c->idle_cv);
     pthread_mutex_destroy(&c->mu);

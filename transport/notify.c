@@ -4,7 +4,8 @@
  * The subscriber keeps exactly one receive aio armed; its callback hands
  * the body to on_msg and re-arms. Pipe events are counted with atomics
  * (the pipe callback holds the socket lock, so nothing else is done
- * there) and forwarded. On close, a flag set before nng_close stops the
+ * there) and forwarded; a redial watchdog (redial.h) dials again when
+ * nng's dialer has stopped trying. On close, a flag set before nng_close stops the
  * forwarding, because nng may still call the pipe callback while
  * tearing connections down.
  */
@@ -26,6 +27,7 @@
 #include <cfgrecv/log.h>
 
 #include "proto.h"
+#include "redial.h"
 
 static int
 map_open_err(int rv)
@@ -138,6 +140,7 @@ struct crt_sub {
     atomic_int up;       /* pipes connected now */
     atomic_int connects; /* connections made so far */
     atomic_bool closing;
+    crt_redial *redial; /* set before the dial (redial.h) */
 };
 
 const char *
@@ -161,6 +164,7 @@ sub_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     crt_sub *s = arg;
     crt_sub_event out;
     (void)pipe;
+    crt_redial_pipe_event(s->redial, ev);
     if (ev == NNG_PIPE_EV_ADD_POST) {
         atomic_fetch_add(&s->up, 1);
         out = atomic_fetch_add(&s->connects, 1) == 0 ? CRT_SUB_CONNECTED
@@ -229,10 +233,11 @@ crt_sub_open(const char *url, const crt_sub_opts *opts, crt_sub **out)
                               s)) != 0 ||
         (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, sub_pipe_cb,
                               s)) != 0 ||
-        (rv = nng_aio_alloc(&s->aio, sub_recv_cb, s)) != 0) {
+        (rv = nng_aio_alloc(&s->aio, sub_recv_cb, s)) != 0 ||
+        (rv = crt_redial_new(s->sock, url, 0, "notify", &s->redial)) != 0) {
         goto fail;
     }
-    if ((rv = nng_dial(s->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+    if ((rv = crt_redial_start(s->redial)) != 0) {
         CR_WARN("notify", "dial %s: %s", url, nng_strerror(rv));
         goto fail;
     }
@@ -240,7 +245,9 @@ crt_sub_open(const char *url, const crt_sub_opts *opts, crt_sub **out)
     *out = s;
     return 0;
 fail:
+    crt_redial_stop(s->redial);
     nng_close(s->sock);
+    crt_redial_free(s->redial);
     if (s->aio != NULL) {
         nng_aio_free(s->aio);
     }
@@ -261,7 +268,9 @@ crt_sub_close(crt_sub *s)
         return;
     }
     atomic_store(&s->closing, true);
+    crt_redial_stop(s->redial); /* before the close: it dials */
     nng_close(s->sock);    /* fails the pending receive with ECLOSED */
+    crt_redial_free(s->redial);
     nng_aio_free(s->aio);  /* waits for a running callback */
     free(s);
 }
