@@ -29,6 +29,8 @@
 #include "gate.h"
 #include "server.h"
 
+#include "ipc_fixture.h"
+
 /* ---- the wrappers ------------------------------------------------------ */
 
 int __real_nng_ctx_open(nng_ctx *, nng_socket);
@@ -130,34 +132,16 @@ __wrap_nng_close(nng_socket s)
 
 /* ---- fixture ------------------------------------------------------------ */
 
-static char dir[64];
-static char url[128];
-
 static void
 setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/cfgrecv-close-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(url, sizeof(url), "ipc://%s/req.sock", dir);
+    fx_make();
     atomic_store(&violations, 0);
     atomic_store(&widen, 0);
 }
 
-static void
-teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
+TestSuite(close_race, .init = setup, .fini = fx_remove, .timeout = 60);
 
-TestSuite(close_race, .init = setup, .fini = teardown, .timeout = 60);
-
-static void
-echo_cb(void *arg, uint64_t token, const void *data, size_t len)
-{
-    crt_server_reply(*(crt_server **)arg, token, data, len);
-}
 
 /* ---- the gate itself ---------------------------------------------------- */
 

@@ -22,6 +22,8 @@
 #include "notify.h"
 #include "server.h"
 
+#include "ipc_fixture.h"
+
 int __real_nng_dial(nng_socket, const char *, nng_dialer *, int);
 int __wrap_nng_dial(nng_socket, const char *, nng_dialer *, int);
 
@@ -29,10 +31,10 @@ static _Atomic uint32_t last_dialer;
 static atomic_int dials;
 
 int
-__wrap_nng_dial(nng_socket s, const char *url, nng_dialer *dp, int flags)
+__wrap_nng_dial(nng_socket s, const char *u, nng_dialer *dp, int flags)
 {
     nng_dialer d;
-    int rv = __real_nng_dial(s, url, &d, flags);
+    int rv = __real_nng_dial(s, u, &d, flags);
     if (rv == 0) {
         atomic_store(&last_dialer, (uint32_t)nng_dialer_id(d));
         atomic_fetch_add(&dials, 1);
@@ -50,32 +52,8 @@ kill_last_dialer(void)
     cr_assert_eq(nng_dialer_close(d), 0);
 }
 
-static char dir[64];
-static char url[128];
+TestSuite(redial, .init = fx_make, .fini = fx_remove, .timeout = 60);
 
-static void
-setup(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/cfgrecv-redial-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(url, sizeof(url), "ipc://%s/sock", dir);
-}
-
-static void
-teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(redial, .init = setup, .fini = teardown, .timeout = 60);
-
-static void
-echo_cb(void *arg, uint64_t token, const void *data, size_t len)
-{
-    crt_server_reply(*(crt_server **)arg, token, data, len);
-}
 
 Test(redial, client_dials_again_after_its_dialer_is_gone)
 {
