@@ -63,6 +63,8 @@ typedef struct wsst {
 typedef struct fm {
     const cra_flow_manager_opts *o;
     cr_ctx *ctx;
+    cr_id *handler_ids; /* per o->handlers: the instance this actor's own
+                           syncs reach (RM_HANDLER_UP from it is no news) */
     cra_strmap *ws; /* name -> wsst */
     uint64_t seen_version;
     uint64_t nflows;
@@ -233,6 +235,14 @@ flush_fetches(fm *s)
         send_or_wait(s, f, m, "fetch request");
     }
     s->nbatch = 0;
+}
+
+static cr_id
+handler_id(fm *s, size_t i)
+{
+    char name[96];
+    snprintf(name, sizeof(name), "handler:%s", s->o->handlers[i]);
+    return cr_whereis(cr_ctx_rt(s->ctx), name);
 }
 
 static void
@@ -872,6 +882,22 @@ on_handler_up(fm *s, const cr_msg *m)
 {
     rm_str name = {"?", 1};
     rm_text_decode(m, &name);
+    /* A handler's init runs on its own thread, maybe after this actor
+     * started: an instance that existed when this actor began already
+     * gets its syncs (it was registered, its mailbox queues them). Only
+     * a new instance (a restart) needs the whole set again. */
+    cr_id from = cr_msg_from(m);
+    for (size_t i = 0; i < s->o->nhandlers; i++) {
+        if (s->handler_ids[i] == from && from != CR_NOBODY) {
+            CR_DEBUG(COMP, "handler %.*s up: already synced",
+                     (int)name.len, name.p);
+            return 0;
+        }
+        if (strlen(s->o->handlers[i]) == name.len &&
+            memcmp(s->o->handlers[i], name.p, name.len) == 0) {
+            s->handler_ids[i] = from;
+        }
+    }
     const char *k;
     size_t kl;
     void *v;
@@ -962,6 +988,13 @@ fm_init(cr_ctx *ctx, void *arg, void **state)
     if (s->o->tombstones == NULL || s->o->lane == NULL) {
         return CR_EINVAL; /* both required: the receiver owns them */
     }
+    s->handler_ids = calloc(s->o->nhandlers + 1, sizeof(cr_id));
+    if (s->handler_ids == NULL) {
+        return CR_ENOMEM;
+    }
+    for (size_t i = 0; i < s->o->nhandlers; i++) {
+        s->handler_ids[i] = handler_id(s, i); /* before the first sync */
+    }
     if ((s->ws = cra_strmap_new()) == NULL) {
         return CR_ENOMEM;
     }
@@ -1023,6 +1056,7 @@ fm_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
     if (s == NULL) {
         return;
     }
+    free(s->handler_ids);
     cra_strmap_free(s->ws, ws_free);
     cra_strmap_free(s->round, NULL);
     free(s->batch);
