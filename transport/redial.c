@@ -22,7 +22,7 @@ struct crt_redial {
     _Atomic uint64_t down_since; /* cr_now_ms(); 0 while a pipe is up */
     atomic_bool stopping;
     _Atomic uint64_t redials;
-    bool logged; /* the callback only: INFO once, then DEBUG */
+    bool logged; /* the callback only: INFO once per outage, then DEBUG */
 };
 
 static void
@@ -34,6 +34,9 @@ check(void *arg)
     }
     uint64_t since = atomic_load(&w->down_since);
     uint64_t now = cr_now_ms();
+    if (atomic_load(&w->pipes) > 0) {
+        w->logged = false; /* connected: the next outage is news again */
+    }
     if (atomic_load(&w->pipes) <= 0 && since != 0 &&
         now - since >= w->stuck_ms) {
         if (!w->logged) {
