@@ -237,11 +237,11 @@ flush_fetches(fm *s)
     s->nbatch = 0;
 }
 
+/* handler_id finds handler i's actor, and writes its registered name. */
 static cr_id
-handler_id(fm *s, size_t i)
+handler_id(fm *s, size_t i, char name[96])
 {
-    char name[96];
-    snprintf(name, sizeof(name), "handler:%s", s->o->handlers[i]);
+    snprintf(name, 96, "handler:%s", s->o->handlers[i]);
     return cr_whereis(cr_ctx_rt(s->ctx), name);
 }
 
@@ -250,8 +250,7 @@ to_handlers(fm *s, cr_msg *m)
 {
     char name[96];
     for (size_t i = 0; i < s->o->nhandlers; i++) {
-        snprintf(name, sizeof(name), "handler:%s", s->o->handlers[i]);
-        cr_id h = cr_whereis(cr_ctx_rt(s->ctx), name);
+        cr_id h = handler_id(s, i, name);
         if (h == CR_NOBODY) {
             continue; /* restarting: it asks for everything when up */
         }
@@ -992,8 +991,9 @@ fm_init(cr_ctx *ctx, void *arg, void **state)
     if (s->handler_ids == NULL) {
         return CR_ENOMEM;
     }
+    char name[96];
     for (size_t i = 0; i < s->o->nhandlers; i++) {
-        s->handler_ids[i] = handler_id(s, i); /* before the first sync */
+        s->handler_ids[i] = handler_id(s, i, name); /* before any sync */
     }
     if ((s->ws = cra_strmap_new()) == NULL) {
         return CR_ENOMEM;

@@ -55,7 +55,7 @@ receiver_free(cra_receiver *r)
     free(r);
 }
 
-/* A permanent, registered child of the root supervisor. */
+/* A permanent, registered child (of the root or the handler supervisor). */
 static cr_child_spec
 permanent(const char *name, const cr_behaviour *b, void *arg,
           uint32_t shutdown_timeout_ms)
@@ -152,14 +152,9 @@ cra_receiver_start(cr_rt *rt, const cra_receiver_opts *o, cra_receiver **out)
     char hnames[MAX_HANDLERS][CR_SUP_NAME_MAX + 1];
     for (size_t i = 0; i < r->nhandlers; i++) {
         cra_handler_actor_name(r->handlers[i], hnames[i], sizeof(hnames[i]));
-        hspecs[i] = (cr_child_spec){
-            .name = hnames[i],
-            .behaviour = &cra_handler_behaviour,
-            .arg = (void *)r->handlers[i],
-            .restart = CR_RESTART_PERMANENT,
-            .shutdown_timeout_ms = 60000, /* stops every flow it runs */
-            .register_name = true,
-        };
+        /* shutdown 60 s: it stops every flow it runs */
+        hspecs[i] = permanent(hnames[i], &cra_handler_behaviour,
+                              (void *)r->handlers[i], 60000);
     }
     cr_sup_opts hopts = {.name = "handlers",
                          .strategy = CR_SUP_ONE_FOR_ONE};
