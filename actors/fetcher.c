@@ -52,6 +52,7 @@ typedef struct fetcher {
     entry *head, *tail;
     cra_fetch_lane *lane; /* o->lane */
     uint64_t direct0;     /* lane->direct when this incarnation began */
+    uint64_t direct_ok0;  /* lane->direct_ok likewise */
     unsigned conc;
     int timeout_ms;
     uint64_t next_serial;
@@ -65,6 +66,7 @@ typedef struct fetcher {
 
 typedef struct req_ctx {
     cr_rt *rt;
+    cra_fetch_lane *lane;
     cr_id to;
     int kind;
     size_t max_reply;
@@ -83,11 +85,17 @@ static const cr_backoff_policy fetch_policy = {
     .stable_ms = 0,
 };
 
+static void slot_put(cra_fetch_lane *l);
+
 /* fast_path hands a successful `config` reply to the flow manager
  * straight from the client's callback (one mailbox hop fewer on every
- * change), then tells the fetcher the fetch is done. Returns false when
- * the reply must take the slow path through the fetcher instead (an error
- * to retry, or the manager's mailbox is full: the fetcher may wait). */
+ * change). A direct fetch is then over: its slot is freed here, and the
+ * fetcher is woken only if it waits for a slot (lane->wake), so a change
+ * wakes one actor, not two. A fetch of the fetcher's own is reported to
+ * it (RM_FETCH_DONE: its entry may have been asked for again). Returns
+ * false when the reply must take the slow path through the fetcher
+ * instead (an error to retry, or the manager's mailbox is full: the
+ * fetcher may wait). */
 static bool
 fast_path(req_ctx *rc, const void *reply, size_t len)
 {
@@ -107,8 +115,17 @@ fast_path(req_ctx *rc, const void *reply, size_t len)
         cr_msg_free(m);
         return false;
     }
-    cr_msg *done = rm_text_new(
-        rc->kind == KIND_DIRECT ? RM_DIRECT_DONE : RM_FETCH_DONE, rc->ws);
+    cr_msg *done;
+    if (rc->kind == KIND_DIRECT) {
+        atomic_fetch_add(&rc->lane->direct_ok, 1);
+        slot_put(rc->lane);
+        if (!atomic_exchange(&rc->lane->wake, false)) {
+            return true;
+        }
+        done = cr_msg_new(RM_SLOT_FREE);
+    } else {
+        done = rm_text_new(RM_FETCH_DONE, rc->ws);
+    }
     if (done == NULL || cr_send(rc->rt, CR_NOBODY, rc->to, done) != 0) {
         /* The fetcher is gone (it is restarted with the manager after it)
          * or out of memory: the result itself went through. */
@@ -152,8 +169,8 @@ on_reply(void *arg, int status, const void *reply, size_t len)
 /* send_request encodes and sends one request on client; its answer goes
  * to on_reply with a req_ctx naming `to` (the fetcher). */
 static int
-send_request(crt_client *client, cr_rt *rt, cr_id to, int kind,
-             bool getvalues, size_t max_reply, int timeout_ms,
+send_request(crt_client *client, cr_rt *rt, cra_fetch_lane *lane, cr_id to,
+             int kind, bool getvalues, size_t max_reply, int timeout_ms,
              const char *ws, size_t len)
 {
     crt_request rq = {0};
@@ -183,6 +200,7 @@ send_request(crt_client *client, cr_rt *rt, cr_id to, int kind,
         return CR_ENOMEM;
     }
     rc->rt = rt;
+    rc->lane = lane;
     rc->to = to;
     rc->kind = kind;
     rc->max_reply = max_reply;
@@ -201,7 +219,8 @@ send_request(crt_client *client, cr_rt *rt, cr_id to, int kind,
 static int
 submit(fetcher *f, int kind, const char *ws, size_t len)
 {
-    return send_request(f->client, cr_ctx_rt(f->ctx), cr_self(f->ctx), kind,
+    return send_request(f->client, cr_ctx_rt(f->ctx), f->lane,
+                        cr_self(f->ctx), kind,
                         f->use_getvalues, f->o->max_reply, f->timeout_ms, ws,
                         len);
 }
@@ -248,7 +267,8 @@ cra_fetch_direct(cr_rt *rt, cra_fetch_lane *lane, const char *ws,
     bool sent = false;
     pthread_mutex_lock(&lane->mu);
     if (lane->client != NULL && slot_take(lane, lane->conc)) {
-        if (send_request(lane->client, rt, lane->fetcher, KIND_DIRECT, false,
+        if (send_request(lane->client, rt, lane, lane->fetcher, KIND_DIRECT,
+                         false,
                          lane->max_reply, lane->timeout_ms, ws, len) == 0) {
             atomic_fetch_add(&lane->direct, 1);
             sent = true;
@@ -325,10 +345,25 @@ retry_later(fetcher *f, entry *e, const char *why)
     }
 }
 
+/* take_slot reserves a slot for the queue's head. When none is free it
+ * asks, through lane->wake, to be told when a direct fetch frees one
+ * (RM_SLOT_FREE; the fetcher's own replies come here anyway), then looks
+ * once more: a slot freed before the flag was up is not missed, and a
+ * wake-up that finds nothing to do is harmless. */
+static bool
+take_slot(fetcher *f)
+{
+    if (slot_take(f->lane, f->conc)) {
+        return true;
+    }
+    atomic_store(&f->lane->wake, true);
+    return slot_take(f->lane, f->conc);
+}
+
 static void
 pump(fetcher *f)
 {
-    while (f->head != NULL && slot_take(f->lane, f->conc)) {
+    while (f->head != NULL && take_slot(f)) {
         entry *e = f->head;
         f->head = e->next;
         if (f->head == NULL) {
@@ -480,16 +515,6 @@ on_fetch_done(fetcher *f, const cr_msg *m)
     return 0;
 }
 
-/* on_direct_done: a fetch the flow manager sent itself succeeded (its
- * result already went to the manager): free its slot. */
-static int
-on_direct_done(fetcher *f)
-{
-    slot_put(f->lane);
-    f->stats.ok++;
-    pump(f);
-    return 0;
-}
 
 /* on_fetch_reply: the slot is already freed by the caller. */
 static void
@@ -718,6 +743,7 @@ f_init(cr_ctx *ctx, void *arg, void **state)
     pthread_mutex_lock(&f->lane->mu);
     atomic_store(&f->lane->inflight, 0);
     f->direct0 = atomic_load(&f->lane->direct);
+    f->direct_ok0 = atomic_load(&f->lane->direct_ok);
     f->lane->client = f->client;
     f->lane->fetcher = cr_self(ctx);
     f->lane->conc = f->conc;
@@ -749,14 +775,16 @@ f_handle(cr_ctx *ctx, void *state, const cr_msg *m)
         return on_internal_reply(f, m);
     case RM_FETCH_DONE:
         return on_fetch_done(f, m);
-    case RM_DIRECT_DONE:
-        return on_direct_done(f);
+    case RM_SLOT_FREE:
+        pump(f); /* a direct fetch freed a slot */
+        return 0;
     case CR_MSG_TIMER:
         return on_timer(f, m);
     case RM_STATUS: {
         cra_fetcher_stats st = f->stats;
         st.inflight = atomic_load(&f->lane->inflight);
         st.direct = atomic_load(&f->lane->direct) - f->direct0;
+        st.ok += atomic_load(&f->lane->direct_ok) - f->direct_ok0;
         st.sent += st.direct;
         st.queued = 0;
         for (entry *e = f->head; e != NULL; e = e->next) {

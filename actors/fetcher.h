@@ -12,8 +12,8 @@
  *                    `flow`, falling back to `getvalues-all-ws` when the
  *                    service answers bad-operation. Answer: RM_DISCOVERED.
  *  CR_MSG_TIMER      a retry is due; RM_FETCH_REPLY, RM_FETCH_DONE,
- *                    RM_DIRECT_DONE (internal: completions posted by the
- *                    client's callback).
+ *                    RM_SLOT_FREE (internal: posted by the client's
+ *                    callback).
  * Sent to "flow-manager": RM_FETCHED (the workspace's flows, RM_FLOWS
  * layout with full = true), RM_FETCH_FAILED (information only: the
  * fetcher keeps the workspace and retries it with backoff until it
@@ -46,6 +46,8 @@ typedef struct cra_fetch_lane {
     size_t max_reply;          /* (mu) */
     atomic_uint inflight;      /* requests out, bounded by conc */
     atomic_ullong direct;      /* direct requests sent, ever */
+    atomic_ullong direct_ok;   /* of those, succeeded (fast path), ever */
+    atomic_bool wake;          /* the fetcher waits for a free slot */
 } cra_fetch_lane;
 
 void cra_fetch_lane_init(cra_fetch_lane *l);
@@ -55,9 +57,10 @@ void cra_fetch_lane_fini(cra_fetch_lane *l);
  * from the calling thread (the flow manager's) if a fetcher runs and the
  * lane has a free slot; false (nothing sent) otherwise, and the caller
  * asks the fetcher with RM_FETCH. A success takes the fast path to the
- * flow manager (RM_FETCHED) and then tells the fetcher (RM_DIRECT_DONE),
- * which frees the slot; an error goes to the fetcher (RM_FETCH_REPLY),
- * which then owns the workspace and retries it with backoff. */
+ * flow manager (RM_FETCHED) and frees its slot in the client's callback,
+ * telling the fetcher (RM_SLOT_FREE) only if it waits for a slot; an
+ * error goes to the fetcher (RM_FETCH_REPLY), which then owns the
+ * workspace and retries it with backoff. */
 bool cra_fetch_direct(cr_rt *rt, cra_fetch_lane *lane, const char *ws,
                       size_t len);
 

@@ -50,7 +50,8 @@ int cra_fm_tombstones_init(cra_fm_tombstones *t);
 void cra_fm_tombstones_fini(cra_fm_tombstones *t);
 
 typedef struct cra_flow_manager_opts {
-    const char *const *handlers; /* handler names ("flows", "hook", ...) */
+    const char *const *handlers; /* handler names, in the order each diff
+                                    is sent to them ("hook", "flows") */
     size_t nhandlers;
     uint64_t resync_interval_ms; /* 0 = no periodic resync */
     uint64_t startup_wait_ms;    /* wait for the notify stream before the

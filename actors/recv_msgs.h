@@ -43,8 +43,8 @@ enum {
     RM_FLOW_DOWN,    /* rm_done layout (seq 0): a running flow failed */
     RM_FETCH_DONE,   /* fetcher-internal: str ws; its RM_FETCHED went to
                         the flow manager straight from the callback */
-    RM_DIRECT_DONE,  /* fetcher-internal: str ws; a fetch the flow manager
-                        sent itself (cra_fetch_direct) succeeded */
+    RM_SLOT_FREE,    /* fetcher-internal, empty: a direct fetch freed a
+                        slot while the fetcher waited for one */
     RM_INTERNAL_MAX = CR_MSG_USER + 199,
 };
 

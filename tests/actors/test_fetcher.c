@@ -120,6 +120,57 @@ wait_fetched(int n, int ms)
     return atomic_load(&fetched) >= n;
 }
 
+/* ---- the fixture: service, runtime, lane, stand-in manager, fetcher ---- */
+
+typedef struct fx {
+    char dir[32];
+    char url[128];
+    cr_rt *rt;
+    crt_server *srv;
+    cra_fetch_lane lane;
+    cra_fetcher_opts fo;
+    cr_id fm, fid;
+} fx;
+
+static void
+fx_up(fx *x, unsigned concurrency)
+{
+    snprintf(x->dir, sizeof(x->dir), "/tmp/cfgrecv-fetcher-XXXXXX");
+    cr_assert_not_null(mkdtemp(x->dir));
+    snprintf(x->url, sizeof(x->url), "ipc://%s/req.ipc", x->dir);
+    cr_assert_eq(crt_server_open(x->url, NULL, hold_cb, NULL, &x->srv), 0);
+    cr_assert_eq(cr_rt_new(NULL, &x->rt), 0);
+    cra_fetch_lane_init(&x->lane);
+    cr_assert_eq(cr_spawn(x->rt, &fm_behaviour, NULL,
+                          &(cr_spawn_opts){.name = "flow-manager"}, &x->fm),
+                 0);
+    x->fo = (cra_fetcher_opts){.request_url = x->url, .timeout_ms = 10000,
+                               .concurrency = concurrency, .lane = &x->lane};
+    cr_assert_eq(cr_spawn(x->rt, &cra_fetcher_behaviour, &x->fo,
+                          &(cr_spawn_opts){.name = "fetcher"}, &x->fid),
+                 0);
+}
+
+static void
+fx_down(fx *x)
+{
+    char cmd[64];
+    cr_rt_destroy(x->rt);
+    cra_fetch_lane_fini(&x->lane);
+    crt_server_close(x->srv);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", x->dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static void
+ask_fetch(fx *x, const char *ws)
+{
+    const char *names[] = {ws};
+    cr_assert_eq(cr_send(x->rt, CR_NOBODY, x->fid,
+                         rm_strlist_new(RM_FETCH, names, 1)),
+                 0);
+}
+
 /* ---- tests ---------------------------------------------------------------- */
 
 TestSuite(fetcher, .timeout = 60);
@@ -131,61 +182,83 @@ TestSuite(fetcher, .timeout = 60);
  * otherwise the manager waits for an answer nobody sends. */
 Test(fetcher, failed_direct_fetch_during_own_fetch_runs_it_again)
 {
-    char dir[] = "/tmp/cfgrecv-fetcher-XXXXXX";
-    char url[128], cmd[160];
-    cr_rt *rt;
-    crt_server *srv;
-    cra_fetch_lane lane;
-    cr_id fm, fid;
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(url, sizeof(url), "ipc://%s/req.ipc", dir);
-    cr_assert_eq(crt_server_open(url, NULL, hold_cb, NULL, &srv), 0);
-    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
-    cra_fetch_lane_init(&lane);
-    cr_assert_eq(cr_spawn(rt, &fm_behaviour, NULL,
-                          &(cr_spawn_opts){.name = "flow-manager"}, &fm),
-                 0);
-    cra_fetcher_opts fo = {.request_url = url, .timeout_ms = 10000,
-                           .concurrency = 8, .lane = &lane};
-    cr_assert_eq(cr_spawn(rt, &cra_fetcher_behaviour, &fo,
-                          &(cr_spawn_opts){.name = "fetcher"}, &fid),
-                 0);
+    fx x;
+    fx_up(&x, 8);
 
     /* 1. the fetcher's own fetch of ws1, held by the service */
-    const char *names[] = {"ws1"};
-    cr_assert_eq(cr_send(rt, CR_NOBODY, fid,
-                         rm_strlist_new(RM_FETCH, names, 1)),
-                 0);
+    ask_fetch(&x, "ws1");
     cr_assert(wait_requests(1, 5000));
     cr_assert_str_eq(held.op[0], "config");
     cr_assert_str_eq(held.ws[0], "ws1");
 
     /* 2. the manager's direct fetch of ws1, answered with an error; the
      * fetcher frees its lane slot once it has taken that failure over */
-    cr_assert(cra_fetch_direct(rt, &lane, "ws1", 3));
+    cr_assert(cra_fetch_direct(x.rt, &x.lane, "ws1", 3));
     cr_assert(wait_requests(2, 5000));
-    cr_assert_eq(atomic_load(&lane.inflight), 2);
-    answer_error(srv, 1);
-    for (int i = 0; i < 1000 && atomic_load(&lane.inflight) != 1; i++) {
+    cr_assert_eq(atomic_load(&x.lane.inflight), 2);
+    answer_error(x.srv, 1);
+    for (int i = 0; i < 1000 && atomic_load(&x.lane.inflight) != 1; i++) {
         usleep(5000);
     }
-    cr_assert_eq(atomic_load(&lane.inflight), 1, "the failure taken over");
+    cr_assert_eq(atomic_load(&x.lane.inflight), 1, "the failure taken over");
     cr_assert_eq(atomic_load(&fetched), 0);
 
     /* 3. the first fetch completes: ws1 is fetched once more */
-    answer_config(srv, 0, 1);
+    answer_config(x.srv, 0, 1);
     cr_assert(wait_fetched(1, 5000));
     cr_assert(wait_requests(3, 5000), "ws1 fetched again after the "
                                       "failed direct fetch");
     cr_assert_str_eq(held.ws[2], "ws1");
-    answer_config(srv, 2, 2);
+    answer_config(x.srv, 2, 2);
     cr_assert(wait_fetched(2, 5000));
     usleep(100000);
     cr_assert_eq(requests(), 3, "and only once");
 
-    cr_rt_destroy(rt);
-    cra_fetch_lane_fini(&lane);
-    crt_server_close(srv);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
+    fx_down(&x);
+}
+
+/* A direct fetch that succeeds frees its slot in the client's callback
+ * and wakes the fetcher only when it waits for a slot. Here the only
+ * slot is the manager's: the fetcher's own fetch of ws2 waits, and must
+ * be sent as soon as the direct fetch of ws1 is answered, although no
+ * message of its own arrives. */
+Test(fetcher, slot_freed_by_direct_fetch_sends_the_queued_fetch)
+{
+    fx x;
+    fx_up(&x, 1);
+    bool sent = false;
+    for (int i = 0; i < 1000 && !sent; i++) { /* until the client is up */
+        sent = cra_fetch_direct(x.rt, &x.lane, "ws1", 3);
+        if (!sent) {
+            usleep(5000);
+        }
+    }
+    cr_assert(sent);
+    cr_assert(wait_requests(1, 5000));
+    cr_assert_str_eq(held.ws[0], "ws1");
+    cr_assert_not(atomic_load(&x.lane.wake), "nobody waits yet");
+
+    ask_fetch(&x, "ws2");
+    for (int i = 0; i < 1000 && !atomic_load(&x.lane.wake); i++) {
+        usleep(5000);
+    }
+    cr_assert(atomic_load(&x.lane.wake), "the fetcher waits for a slot");
+    usleep(50000);
+    cr_assert_eq(requests(), 1, "the concurrency bound holds");
+
+    answer_config(x.srv, 0, 1);
+    cr_assert(wait_fetched(1, 5000));
+    cr_assert(wait_requests(2, 5000), "the queued fetch is sent once the "
+                                      "direct one frees its slot");
+    cr_assert_str_eq(held.ws[1], "ws2");
+    answer_config(x.srv, 1, 1);
+    cr_assert(wait_fetched(2, 5000));
+
+    cra_fetcher_stats st;
+    cr_assert_eq(cra_fetcher_stats_get(x.rt, 5000, &st), 0);
+    cr_assert_eq(st.ok, 2, "direct and own successes both counted");
+    cr_assert_eq(st.direct, 1);
+    cr_assert_eq(st.sent, 2);
+    cr_assert_eq(st.inflight, 0);
+    fx_down(&x);
 }
