@@ -4,9 +4,10 @@
  * A thin client: every query is one REQ/REP round trip of a text command
  * (the same one `nngcat --req --data CMD` sends), printed as a table by
  * default or as the daemon's JSON with --json; `events` follows the PUB
- * stream; `top` redraws a summary every --interval. Everything the daemon
- * sends is sanitised before it reaches a terminal (a flow id may hold
- * escape sequences; they are shown as '?').
+ * stream; `top` redraws a summary every --interval. Both dial through the
+ * transport's watchdog (redial.h), so they come back after the daemon
+ * restarts. Everything the daemon sends is sanitised before it reaches a
+ * terminal (a flow id may hold escape sequences; they are shown as '?').
  *
  * Exit status (as cfgctl): 0 ok, 1 the daemon answered an error (message
  * on stderr) or an unreadable reply, 2 usage error, 3 the daemon could not
@@ -30,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cfgrecv/log.h"
+#include "redial.h"
 #include "tool_util.h"
 
 enum { EX_OK = 0, EX_DAEMON = 1, EX_USAGE = 2, EX_UNREACHABLE = 3 };
@@ -289,28 +292,39 @@ fmt_duration(char *buf, size_t len, double secs) {
     }
 }
 
-/* ---- the query endpoint ---------------------------------------------- */
+/* ---- dialing: a watched dialer, as the daemon's own sockets ----------- */
 
-typedef struct client {
+/* A socket and the watchdog that dials again when nng's dialer gives up
+ * (transport/redial.h: it happens about once per 100 restarts of the
+ * peer), so `events` and `top` come back after a daemon restart. */
+typedef struct watched {
     nng_socket s;
-    const char *url;
-} client;
+    crt_redial *redial; /* set before the dial; read by the pipe callback */
+} watched;
 
+/* Pipe events only feed the watchdog (nng holds the socket lock). */
+static void
+watched_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg) {
+    (void)p;
+    const watched *l = arg;
+    crt_redial_pipe_event(l->redial, ev);
+}
+
+/* watched_dial starts dialing url in the background on the open socket l->s.
+ * Returns an exit status (the socket is closed unless EX_OK). */
 static int
-client_open(client *c, const char *url, int timeout_ms) {
+watched_dial(watched *l, const char *url, const char *what) {
     int rv;
-    c->url = url;
-    if ((rv = nng_req0_open(&c->s)) != 0) {
-        fprintf(stderr, "cfgrecv-monitor: %s\n", nng_strerror(rv));
-        return EX_DAEMON;
-    }
-    nng_socket_set_ms(c->s, NNG_OPT_SENDTIMEO, timeout_ms);
-    nng_socket_set_ms(c->s, NNG_OPT_RECVTIMEO, timeout_ms);
-    nng_socket_set_ms(c->s, NNG_OPT_RECONNMINT, 50);
-    nng_socket_set_ms(c->s, NNG_OPT_RECONNMAXT, 500);
-    nng_socket_set_size(c->s, NNG_OPT_RECVMAXSZ, 0); /* the flow list */
-    if ((rv = nng_dial(c->s, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
-        nng_close(c->s);
+    l->redial = NULL;
+    if ((rv = nng_pipe_notify(l->s, NNG_PIPE_EV_ADD_POST, watched_pipe_cb, l)) !=
+            0 ||
+        (rv = nng_pipe_notify(l->s, NNG_PIPE_EV_REM_POST, watched_pipe_cb, l)) !=
+            0 ||
+        (rv = crt_redial_new(l->s, url, 0, what, &l->redial)) != 0 ||
+        (rv = crt_redial_start(l->redial)) != 0) {
+        crt_redial_stop(l->redial);
+        nng_close(l->s);
+        crt_redial_free(l->redial);
         if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL) {
             fprintf(stderr, "cfgrecv-monitor: bad URL '%s': %s\n", url,
                     nng_strerror(rv));
@@ -323,6 +337,38 @@ client_open(client *c, const char *url, int timeout_ms) {
     return EX_OK;
 }
 
+/* watched_close: the watchdog stops before the close (it dials) and is freed
+ * after it (the close still runs pipe callbacks). */
+static void
+watched_close(watched *l) {
+    crt_redial_stop(l->redial);
+    nng_close(l->s);
+    crt_redial_free(l->redial);
+}
+
+/* ---- the query endpoint ---------------------------------------------- */
+
+typedef struct client {
+    watched l;
+    const char *url;
+} client;
+
+static int
+client_open(client *c, const char *url, int timeout_ms) {
+    int rv;
+    c->url = url;
+    if ((rv = nng_req0_open(&c->l.s)) != 0) {
+        fprintf(stderr, "cfgrecv-monitor: %s\n", nng_strerror(rv));
+        return EX_DAEMON;
+    }
+    nng_socket_set_ms(c->l.s, NNG_OPT_SENDTIMEO, timeout_ms);
+    nng_socket_set_ms(c->l.s, NNG_OPT_RECVTIMEO, timeout_ms);
+    nng_socket_set_ms(c->l.s, NNG_OPT_RECONNMINT, 50);
+    nng_socket_set_ms(c->l.s, NNG_OPT_RECONNMAXT, 500);
+    nng_socket_set_size(c->l.s, NNG_OPT_RECVMAXSZ, 0); /* the flow list */
+    return watched_dial(&c->l, url, "monitor");
+}
+
 /* ask sends cmd and sets *reply (malloc'd, NUL-terminated). Returns an
  * exit status; err (may be NULL) gets a reason on failure. */
 static int
@@ -331,8 +377,8 @@ ask(client *c, const char *cmd, char **reply, char *err, size_t errlen) {
     char *buf = NULL;
     size_t len = 0;
     *reply = NULL;
-    if ((rv = nng_send(c->s, (void *)cmd, strlen(cmd), 0)) != 0 ||
-        (rv = nng_recv(c->s, &buf, &len, NNG_FLAG_ALLOC)) != 0) {
+    if ((rv = nng_send(c->l.s, (void *)cmd, strlen(cmd), 0)) != 0 ||
+        (rv = nng_recv(c->l.s, &buf, &len, NNG_FLAG_ALLOC)) != 0) {
         if (err != NULL) {
             snprintf(err, errlen, "no answer from %s: %s", c->url,
                      rv == NNG_ETIMEDOUT ? "timed out" : nng_strerror(rv));
@@ -573,7 +619,7 @@ run_query(const opts *o, const char *cmd, const char *view) {
     if (strcmp(view, "metrics") == 0 || strcmp(view, "query") == 0) {
         char *text;
         ex = ask(&c, cmd, &text, err, sizeof(err));
-        nng_close(c.s);
+        watched_close(&c.l);
         if (ex != EX_OK) {
             fprintf(stderr, "cfgrecv-monitor: %s\n", err);
             return ex;
@@ -588,7 +634,7 @@ run_query(const opts *o, const char *cmd, const char *view) {
     }
     json_t *doc;
     ex = ask_json(&c, cmd, &doc, err, sizeof(err));
-    nng_close(c.s);
+    watched_close(&c.l);
     if (ex != EX_OK) {
         fprintf(stderr, "cfgrecv-monitor: %s\n", err);
         return ex;
@@ -673,47 +719,41 @@ print_event(const char *line, size_t len, bool raw) {
 
 static int
 run_events(const opts *o) {
-    nng_socket s;
-    int rv;
-    if ((rv = nng_sub0_open(&s)) != 0) {
+    watched l;
+    int rv, ex;
+    if ((rv = nng_sub0_open(&l.s)) != 0) {
         fprintf(stderr, "cfgrecv-monitor: %s\n", nng_strerror(rv));
         return EX_DAEMON;
     }
-    nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, "", 0);
-    nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 50);
-    nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 1000);
-    nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0);
-    /* a first dial that must succeed within --timeout; the dialer then
-     * reconnects on its own if the daemon restarts */
+    nng_socket_set(l.s, NNG_OPT_SUB_SUBSCRIBE, "", 0);
+    nng_socket_set_ms(l.s, NNG_OPT_RECONNMINT, 50);
+    nng_socket_set_ms(l.s, NNG_OPT_RECONNMAXT, 1000);
+    nng_socket_set_size(l.s, NNG_OPT_RECVMAXSZ, 0);
+    if ((ex = watched_dial(&l, o->events_url, "events")) != EX_OK) {
+        return ex;
+    }
+    /* the first connection must come within --timeout; after it the
+     * dialer (and its watchdog) reconnects on its own if the daemon
+     * restarts */
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        rv = nng_dial(s, o->events_url, NULL, 0);
-        if (rv == 0) {
-            break;
-        }
-        if (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP || rv == NNG_EINVAL) {
-            nng_close(s);
-            fprintf(stderr, "cfgrecv-monitor: bad URL '%s': %s\n",
-                    o->events_url, nng_strerror(rv));
-            return EX_USAGE;
-        }
+    while (!crt_redial_connected(l.redial)) {
         clock_gettime(CLOCK_MONOTONIC, &now);
         long ms = (now.tv_sec - t0.tv_sec) * 1000 +
                   (now.tv_nsec - t0.tv_nsec) / 1000000;
         if (ms >= o->timeout_ms || stop_flag) {
-            nng_close(s);
-            fprintf(stderr, "cfgrecv-monitor: cannot reach %s: %s\n",
-                    o->events_url, nng_strerror(rv));
+            watched_close(&l);
+            fprintf(stderr, "cfgrecv-monitor: cannot reach %s\n",
+                    o->events_url);
             return EX_UNREACHABLE;
         }
-        usleep(100 * 1000);
+        usleep(10 * 1000);
     }
     /* wait with poll on the receive fd, never a receive timeout on SUB
      * (nng 1.5.2 bug, NOTES.md) */
     int fd;
-    if ((rv = nng_socket_get_int(s, NNG_OPT_RECVFD, &fd)) != 0) {
-        nng_close(s);
+    if ((rv = nng_socket_get_int(l.s, NNG_OPT_RECVFD, &fd)) != 0) {
+        watched_close(&l);
         fprintf(stderr, "cfgrecv-monitor: %s\n", nng_strerror(rv));
         return EX_DAEMON;
     }
@@ -726,7 +766,7 @@ run_events(const opts *o) {
         }
         char *buf;
         size_t len;
-        while ((rv = nng_recv(s, &buf, &len,
+        while ((rv = nng_recv(l.s, &buf, &len,
                               NNG_FLAG_ALLOC | NNG_FLAG_NONBLOCK)) == 0) {
             print_event(buf, len, o->json);
             nng_free(buf, len);
@@ -737,7 +777,7 @@ run_events(const opts *o) {
         }
         fflush(stdout);
     }
-    nng_close(s);
+    watched_close(&l);
     return fflush(stdout) == 0 ? EX_OK : EX_DAEMON;
 }
 
@@ -923,7 +963,7 @@ run_top(const opts *o) {
     ex = frame(&c, o, &rt, &l, 0, err, sizeof(err));
     lines_free(&l);
     if (ex != EX_OK) {
-        nng_close(c.s);
+        watched_close(&c.l);
         fprintf(stderr, "cfgrecv-monitor: %s\n", err);
         return ex;
     }
@@ -931,8 +971,8 @@ run_top(const opts *o) {
      * the screen stays live while the daemon is away */
     int qms = o->interval_ms < (uint64_t)o->timeout_ms ? (int)o->interval_ms
                                                        : o->timeout_ms;
-    nng_socket_set_ms(c.s, NNG_OPT_SENDTIMEO, qms);
-    nng_socket_set_ms(c.s, NNG_OPT_RECVTIMEO, qms);
+    nng_socket_set_ms(c.l.s, NNG_OPT_SENDTIMEO, qms);
+    nng_socket_set_ms(c.l.s, NNG_OPT_RECVTIMEO, qms);
     if (tty) {
         if (keys && tcgetattr(0, &saved_tio) == 0) {
             struct termios t = saved_tio;
@@ -1008,7 +1048,7 @@ run_top(const opts *o) {
     if (tty) {
         term_restore();
     }
-    nng_close(c.s);
+    watched_close(&c.l);
     return EX_OK;
 }
 
@@ -1037,6 +1077,9 @@ main(int argc, char **argv) {
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    /* the watchdogs' log lines: warnings only (an INFO line would land in
+     * the middle of `top`'s screen) */
+    cr_log_setup(CR_LEVEL_WARN, CR_LOG_TEXT, 2);
     opts o = {
         .url = CFGRECV_DEFAULT_MONITOR_URL,
         .events_url = CFGRECV_DEFAULT_EVENTS_URL,

@@ -113,6 +113,12 @@ crt_redial_pipe_event(crt_redial *w, nng_pipe_ev ev)
     }
 }
 
+bool
+crt_redial_connected(const crt_redial *w)
+{
+    return w != NULL && atomic_load(&w->pipes) > 0;
+}
+
 uint64_t
 crt_redial_count(const crt_redial *w)
 {

@@ -25,6 +25,7 @@
 #ifndef CRT_REDIAL_H
 #define CRT_REDIAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <nng/nng.h>
@@ -50,6 +51,9 @@ int crt_redial_start(crt_redial *w);
 /* crt_redial_pipe_event counts NNG_PIPE_EV_ADD_POST / REM_POST; other
  * events are ignored. NULL is a no-op (a pipe event before start). */
 void crt_redial_pipe_event(crt_redial *w, nng_pipe_ev ev);
+
+/* crt_redial_connected reports whether the socket has a pipe now. */
+bool crt_redial_connected(const crt_redial *w);
 
 /* crt_redial_count returns how many times the watchdog dialed again. */
 uint64_t crt_redial_count(const crt_redial *w);

@@ -6,7 +6,8 @@
 # while flows start, fail and stop, garbage and oversized requests, HTTP
 # /metrics, readable output, `top` off a tty and under tmux (q and Ctrl-C,
 # no escape garbage, terminal restored), exit codes, a tcp loopback
-# endpoint, and a clean SIGTERM that removes the socket files.
+# endpoint, `events` and `top` following a daemon restart, and a clean
+# SIGTERM that removes the socket files.
 set -euo pipefail
 
 BIN=${CFGRECV_BIN:?CFGRECV_BIN must point at the built tools}
@@ -310,24 +311,67 @@ tmux -S "$TMUX_SOCK" kill-server 2>/dev/null || true
 # ---- a tcp loopback monitor, another ipc mode -----------------------------------------
 PORT2=$(free_port)
 mkdir "$D/b"
-"$BIN/cfgrecvd" --db "$D/b/db.sqlite" --svc-request-url "ipc://$D/b/req.ipc" \
-    --svc-notify-url "ipc://$D/b/not.ipc" --monitor-url "tcp://127.0.0.1:$PORT2" \
-    --events-url "ipc://$D/b/ev.ipc" --monitor-ipc-mode 0640 2>>"$D/daemon-b.log" &
-BPID=$!
-BG_PIDS+=($BPID)
-ok=
-for _ in $(seq 100); do
-    if out=$("$BIN/cfgrecv-monitor" --url "tcp://127.0.0.1:$PORT2" --timeout 0.5 status --json 2>/dev/null); then
-        ok=1
-        break
-    fi
-    sleep 0.1
-done
-[ -n "$ok" ] || fail "tcp loopback monitor: $(tail -5 "$D/daemon-b.log")"
+BMON=tcp://127.0.0.1:$PORT2
+BEV=ipc://$D/b/ev.ipc
+start_b() {
+    "$BIN/cfgrecvd" --db "$D/b/db.sqlite" --svc-request-url "ipc://$D/b/req.ipc" \
+        --svc-notify-url "ipc://$D/b/not.ipc" --monitor-url "$BMON" \
+        --events-url "$BEV" --monitor-ipc-mode 0640 2>>"$D/daemon-b.log" &
+    BPID=$!
+    BG_PIDS+=($BPID)
+    local ok=
+    for _ in $(seq 100); do
+        if out=$("$BIN/cfgrecv-monitor" --url "$BMON" --timeout 0.5 status --json 2>/dev/null); then
+            ok=1
+            break
+        fi
+        sleep 0.1
+    done
+    [ -n "$ok" ] || fail "tcp loopback monitor: $(tail -5 "$D/daemon-b.log")"
+}
+start_b
 jcheck "$out" '"version" in j'
 [ "$(stat -c %a "$D/b/ev.ipc")" = 640 ] || fail "--monitor-ipc-mode: $(stat -c %a "$D/b/ev.ipc")"
+
+# ---- events and top follow the daemon across a restart -------------------------------
+"$BIN/cfgrecv-monitor" --events-url "$BEV" events --json >"$D/b-ev.jsonl" 2>"$D/b-ev.err" &
+BEVPID=$!
+BG_PIDS+=($BEVPID)
+"$BIN/cfgrecv-monitor" --url "$BMON" top --interval 200ms >"$D/b-top.txt" 2>&1 &
+BTOPPID=$!
+BG_PIDS+=($BTOPPID)
+bctl() { "$BIN/cfgctl" --url "ipc://$D/b/req.ipc" --timeout 5 "$@"; }
+# put_until_seen NAME FILE: a SUB connects asynchronously (PUB drops what
+# no subscriber takes), so a new flow per try until the watcher sees one
+put_until_seen() {
+    local i
+    for i in $(seq 40); do
+        bctl put-flow default "$1$i" "$2" >/dev/null
+        sleep 0.25
+        if grep -q "\"flow.running\".*\"flow\":\"$1[0-9]*\"" "$D/b-ev.jsonl"; then
+            return 0
+        fi
+    done
+    fail "cfgrecv-monitor events saw no $1 flow run: $(tail -3 "$D/b-ev.jsonl") $(cat "$D/b-ev.err")"
+}
+put_until_seen before "$D/f1.json"
 kill -TERM "$BPID"
 wait "$BPID" || fail "second daemon exit $?"
+sleep 0.5 # top shows the daemon away
+start_b
+put_until_seen after "$D/f2.json"
+for _ in $(seq 50); do
+    if grep -Eq '^default +after1 +running' "$D/b-top.txt"; then break; fi
+    sleep 0.1
+done
+grep -q '(retrying)' "$D/b-top.txt" || fail "top never showed the daemon away"
+grep -Eq '^default +after1 +running' "$D/b-top.txt" \
+    || fail "top did not come back after the restart: $(tail -20 "$D/b-top.txt")"
+kill -TERM "$BEVPID" "$BTOPPID"
+wait "$BEVPID" || fail "events watcher exit $? after SIGTERM"
+wait "$BTOPPID" || fail "top exit $? after SIGTERM"
+kill -TERM "$BPID"
+wait "$BPID" || fail "second daemon exit $? after the restart"
 
 # ---- clean shutdown ----------------------------------------------------------------------
 kill -TERM "$DPID"
