@@ -115,17 +115,22 @@ fast_path(req_ctx *rc, const void *reply, size_t len)
         cr_msg_free(m);
         return false;
     }
-    cr_msg *done;
     if (rc->kind == KIND_DIRECT) {
         atomic_fetch_add(&rc->lane->direct_ok, 1);
         slot_put(rc->lane);
-        if (!atomic_exchange(&rc->lane->wake, false)) {
-            return true;
+        if (atomic_exchange(&rc->lane->wake, false)) {
+            cr_msg *w = cr_msg_new(RM_SLOT_FREE);
+            if (w == NULL || cr_send(rc->rt, CR_NOBODY, rc->to, w) != 0) {
+                /* out of memory, or the fetcher is stopping (its
+                 * successor starts with no slot taken): the next
+                 * completion tries again */
+                cr_msg_free(w);
+                atomic_store(&rc->lane->wake, true);
+            }
         }
-        done = cr_msg_new(RM_SLOT_FREE);
-    } else {
-        done = rm_text_new(RM_FETCH_DONE, rc->ws);
+        return true;
     }
+    cr_msg *done = rm_text_new(RM_FETCH_DONE, rc->ws);
     if (done == NULL || cr_send(rc->rt, CR_NOBODY, rc->to, done) != 0) {
         /* The fetcher is gone (it is restarted with the manager after it)
          * or out of memory: the result itself went through. */
@@ -742,6 +747,7 @@ f_init(cr_ctx *ctx, void *arg, void **state)
      * starts again from zero. */
     pthread_mutex_lock(&f->lane->mu);
     atomic_store(&f->lane->inflight, 0);
+    atomic_store(&f->lane->wake, false);
     f->direct0 = atomic_load(&f->lane->direct);
     f->direct_ok0 = atomic_load(&f->lane->direct_ok);
     f->lane->client = f->client;
