@@ -464,12 +464,8 @@ cra_procw_new(const char *comp, cra_procw_exit_fn fn, void *arg,
     w->arg = arg;
     w->live.next = w->live.prev = &w->live;
     w->ep = w->evfd = -1;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cr_cond_init_monotonic(&w->cv);
     int rv = CR_EFAIL;
     if ((w->by_key = cra_strmap_new()) == NULL) {
         rv = CR_ENOMEM;
@@ -807,22 +803,11 @@ cra_procw_take(cra_procw *w, uint64_t key, cra_proc_exit *out) {
     return rv;
 }
 
-static void
-deadline_ts(int timeout_ms, struct timespec *ts) {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 int
 cra_procw_wait(cra_procw *w, uint64_t key, int timeout_ms, cra_proc_exit *out) {
     struct timespec ts;
     if (timeout_ms >= 0) {
-        deadline_ts(timeout_ms, &ts);
+        cr_deadline_ts(&ts, (uint64_t)timeout_ms);
     }
     pthread_mutex_lock(&w->mu);
     int rv;
@@ -860,7 +845,7 @@ cra_procw_running(cra_procw *w) {
 static bool
 wait_none(cra_procw *w, int ms) {
     struct timespec ts;
-    deadline_ts(ms, &ts);
+    cr_deadline_ts(&ts, (uint64_t)ms);
     pthread_mutex_lock(&w->mu);
     while (w->nlive > 0) {
         if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) == ETIMEDOUT) {

@@ -314,11 +314,7 @@ cr_spawn(cr_rt *rt, const cr_behaviour *b, void *arg,
     a->started_ms = cr_now_ms();
     atomic_init(&a->state, CR_STATE_STARTING);
     pthread_mutex_init(&a->end_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&a->end_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cr_cond_init_monotonic(&a->end_cv);
 
     int rv;
     char url[96];
@@ -418,7 +414,7 @@ cr_stop_wait(cr_rt *rt, cr_id id, int timeout_ms)
                           CRI_PUT_FORCE, 0);
     struct timespec dl;
     if (timeout_ms >= 0) {
-        cri_deadline_ts(&dl, (uint64_t)timeout_ms);
+        cr_deadline_ts(&dl, (uint64_t)timeout_ms);
     }
     int w = 0;
     pthread_mutex_lock(&a->end_mu);

@@ -91,15 +91,11 @@ cr_call(cr_rt *rt, cr_id from, cr_id to, cr_msg *m, int timeout_ms,
         return CR_EINVAL; /* would deadlock until the timeout */
     }
     cri_pending p = {.corr = atomic_fetch_add(&rt->next_corr, 1)};
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p.cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cr_cond_init_monotonic(&p.cv);
 
     struct timespec dl;
     if (timeout_ms >= 0) {
-        cri_deadline_ts(&dl, (uint64_t)timeout_ms);
+        cr_deadline_ts(&dl, (uint64_t)timeout_ms);
     }
     pthread_mutex_lock(&rt->call_mu);
     int rv = cri_map_put(&rt->calls, p.corr, &p);

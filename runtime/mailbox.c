@@ -60,11 +60,7 @@ cri_mailbox_init(cri_mailbox *mb, const char *url, uint32_t cap,
         (rv = nng_aio_alloc(&mb->aio, send_cb, mb)) != 0) {
         goto fail_push;
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&mb->room, &ca);
-    pthread_condattr_destroy(&ca);
+    cr_cond_init_monotonic(&mb->room);
     pthread_mutex_init(&mb->mu, NULL);
     return 0;
 
@@ -172,18 +168,6 @@ push_ready(cri_mailbox *mb, nng_msg *m)
     return 0;
 }
 
-static void
-deadline_ts(struct timespec *ts, int timeout_ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* reserve takes one unit of depth. Returns 0, CR_EFULL, CR_ETIMEDOUT or
  * CR_ECLOSED. */
 static int
@@ -203,7 +187,7 @@ reserve(cri_mailbox *mb, unsigned flags, int timeout_ms)
             return CR_EFULL;
         }
         if (timeout_ms > 0 && !have_dl) {
-            deadline_ts(&dl, timeout_ms);
+            cr_deadline_ts(&dl, (uint64_t)timeout_ms);
             have_dl = true;
         }
         int rv = 0;

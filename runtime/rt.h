@@ -110,9 +110,6 @@ struct cr_rt {
 cr_ctx *cri_current(void);
 void cri_set_current(cr_ctx *a);
 
-/* cri_deadline_ts sets *ts to CLOCK_MONOTONIC now + ms. */
-struct timespec;
-void cri_deadline_ts(struct timespec *ts, uint64_t ms);
 
 /* ---- registry.c ---- */
 

@@ -1336,28 +1336,6 @@ static const cr_behaviour waiter_behaviour = {
     .handle = waiter_handle,
 };
 
-static void
-deadline(struct timespec *ts, int timeout_ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += timeout_ms / 1000;
-    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
-static void
-cond_init_mono(pthread_cond_t *cv)
-{
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(cv, &ca);
-    pthread_condattr_destroy(&ca);
-}
-
 /* wait_root waits on a root's record. Returns 1 if sup is a root (and
  * sets *rv), 0 if it is not. */
 static int
@@ -1418,13 +1396,13 @@ cr_sup_wait(cr_rt *rt, cr_id sup, int timeout_ms, cr_exit *why)
     }
     waiter w = {.target = sup};
     pthread_mutex_init(&w.mu, NULL);
-    cond_init_mono(&w.cv);
+    cr_cond_init_monotonic(&w.cv);
     cr_id helper;
     rv = cr_spawn(rt, &waiter_behaviour, &w, NULL, &helper);
     if (rv == 0) {
         struct timespec dl;
         if (timeout_ms >= 0) {
-            deadline(&dl, timeout_ms);
+            cr_deadline_ts(&dl, (uint64_t)timeout_ms);
         }
         int e = 0;
         pthread_mutex_lock(&w.mu);

@@ -381,7 +381,7 @@ service_main(void *arg)
             pthread_cond_wait(&rt->svc_cv, &rt->svc_mu);
         } else {
             struct timespec ts;
-            cri_deadline_ts(&ts, rt->heap[0]->deadline - now);
+            cr_deadline_ts(&ts, rt->heap[0]->deadline - now);
             pthread_cond_timedwait(&rt->svc_cv, &rt->svc_mu, &ts);
         }
     }
@@ -392,12 +392,8 @@ service_main(void *arg)
 int
 cri_service_start(cr_rt *rt)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&rt->svc_cv, &ca);
-    pthread_cond_init(&rt->idle_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cr_cond_init_monotonic(&rt->svc_cv);
+    cr_cond_init_monotonic(&rt->idle_cv);
     pthread_mutex_init(&rt->svc_mu, NULL);
     cri_map_init(&rt->timers);
     if (pthread_create(&rt->svc_thr, NULL, service_main, rt) != 0) {

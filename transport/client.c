@@ -30,6 +30,7 @@
 #include <cfgrecv/log.h>
 
 #include "gate.h"
+#include "nngerr.h"
 #include "proto.h"
 #include "redial.h"
 
@@ -305,9 +306,7 @@ fail_sock:
     free(c->busy);
     free(c->slots);
     free(c);
-    return rv == NNG_ENOMEM                               ? CR_ENOMEM
-           : (rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP) ? CR_EINVAL
-                                                          : CR_ENNG;
+    return crt_open_error(rv);
 }
 
 int

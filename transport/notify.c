@@ -26,25 +26,9 @@
 #include <cfgrecv/actor.h>
 #include <cfgrecv/log.h>
 
+#include "nngerr.h"
 #include "proto.h"
 #include "redial.h"
-
-static int
-map_open_err(int rv)
-{
-    switch (rv) {
-    case NNG_ENOMEM:
-        return CR_ENOMEM;
-    case NNG_EADDRINUSE:
-        return CR_EEXIST;
-    case NNG_EADDRINVAL:
-    case NNG_ENOTSUP:
-    case NNG_EINVAL:
-        return CR_EINVAL;
-    default:
-        return CR_ENNG;
-    }
-}
 
 /* ---- publisher ------------------------------------------------------ */
 
@@ -79,7 +63,7 @@ crt_pub_open(const char *url, crt_pub **out)
     atomic_init(&p->peers, 0);
     if ((rv = nng_pub0_open(&p->sock)) != 0) {
         free(p);
-        return map_open_err(rv);
+        return crt_open_error(rv);
     }
     /* PUB drops a message for a subscriber whose queue is full; a deep
      * queue absorbs bursts (a notify storm) instead of dropping them. */
@@ -93,7 +77,7 @@ crt_pub_open(const char *url, crt_pub **out)
         CR_WARN("notify", "listen %s: %s", url, nng_strerror(rv));
         nng_close(p->sock);
         free(p);
-        return map_open_err(rv);
+        return crt_open_error(rv);
     }
     *out = p;
     return 0;
@@ -218,7 +202,7 @@ crt_sub_open(const char *url, const crt_sub_opts *opts, crt_sub **out)
     atomic_init(&s->closing, false);
     if ((rv = nng_sub0_open(&s->sock)) != 0) {
         free(s);
-        return map_open_err(rv);
+        return crt_open_error(rv);
     }
     if ((rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0 ||
         (rv = nng_socket_set_int(s->sock, NNG_OPT_RECVBUF,
@@ -252,7 +236,7 @@ fail:
         nng_aio_free(s->aio);
     }
     free(s);
-    return map_open_err(rv);
+    return crt_open_error(rv);
 }
 
 int

@@ -26,6 +26,7 @@
 #include <cfgrecv/log.h>
 
 #include "gate.h"
+#include "nngerr.h"
 #include "proto.h"
 
 enum { ST_RECV, ST_HELD, ST_SEND, ST_DEAD };
@@ -232,18 +233,7 @@ fail_sock:
     pthread_mutex_destroy(&s->mu);
     free(s->slots);
     free(s);
-    switch (rv) {
-    case NNG_ENOMEM:
-        return CR_ENOMEM;
-    case NNG_EADDRINUSE:
-        return CR_EEXIST;
-    case NNG_EADDRINVAL:
-    case NNG_ENOTSUP:
-    case NNG_EINVAL:
-        return CR_EINVAL;
-    default:
-        return CR_ENNG;
-    }
+    return crt_open_error(rv);
 }
 
 int

@@ -24,9 +24,11 @@
 #ifndef CFGRECV_ACTOR_H
 #define CFGRECV_ACTOR_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -368,6 +370,15 @@ size_t cr_rt_actor_count(cr_rt *rt);
 /* ---- clock ---------------------------------------------------------- */
 /* cr_now_ms returns CLOCK_MONOTONIC in milliseconds. */
 uint64_t cr_now_ms(void);
+
+/* cr_cond_init_monotonic initialises *cv to time its waits against
+ * CLOCK_MONOTONIC, so a step of the wall clock neither stretches nor cuts
+ * a pthread_cond_timedwait. Returns pthread_cond_init's result. */
+int cr_cond_init_monotonic(pthread_cond_t *cv);
+
+/* cr_deadline_ts sets *ts to CLOCK_MONOTONIC now + ms: the deadline of a
+ * pthread_cond_timedwait on such a condition variable. */
+void cr_deadline_ts(struct timespec *ts, uint64_t ms);
 
 #ifdef __cplusplus
 }
