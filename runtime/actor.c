@@ -38,17 +38,24 @@ set_exit(cr_ctx *a, cr_exit_kind kind, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void
+vset_exit(cr_ctx *a, cr_exit_kind kind, int code, const char *fmt,
+          va_list ap)
+{
+    a->exit_req = true;
+    a->exit.kind = kind;
+    a->exit.code = code;
+    vsnprintf(a->exit.text, sizeof(a->exit.text), fmt, ap);
+}
+
+static void
 set_exit(cr_ctx *a, cr_exit_kind kind, int code, const char *fmt, ...)
 {
     if (a->exit_req) {
         return; /* the first reason wins (cr_fail overrides, see there) */
     }
-    a->exit_req = true;
-    a->exit.kind = kind;
-    a->exit.code = code;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(a->exit.text, sizeof(a->exit.text), fmt, ap);
+    vset_exit(a, kind, code, fmt, ap);
     va_end(ap);
 }
 
@@ -72,12 +79,9 @@ void(cr_fail)(cr_ctx *ctx, int code, const char *fmt, ...)
     if (ctx == NULL || (ctx->exit_req && ctx->exit.kind == CR_EXIT_ERROR)) {
         return;
     }
-    ctx->exit_req = true;
-    ctx->exit.kind = CR_EXIT_ERROR;
-    ctx->exit.code = code;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(ctx->exit.text, sizeof(ctx->exit.text), fmt, ap);
+    vset_exit(ctx, CR_EXIT_ERROR, code, fmt, ap);
     va_end(ap);
 }
 

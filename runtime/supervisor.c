@@ -699,17 +699,18 @@ give_up(supv *s, const child *c)
     cr_fail(s->ctx, CR_EFAIL, "%s", why.text);
 }
 
+/* arm (re)arms the restart timer *tid (a child's or the wave's). Without
+ * a timer what it restarts would never come back: the supervisor then
+ * fails loudly so its parent restarts the whole subtree. */
 static void
-schedule_child(supv *s, child *c, uint32_t delay)
+arm(supv *s, uint64_t *tid, uint32_t delay, uint64_t tag)
 {
-    if (c->tid != 0) {
-        cr_timer_cancel(s->rt, c->tid);
-        c->tid = 0;
+    if (*tid != 0) {
+        cr_timer_cancel(s->rt, *tid);
+        *tid = 0;
     }
-    int rv = cr_timer_after(s->rt, s->self, delay, TAG_CHILD, &c->tid);
+    int rv = cr_timer_after(s->rt, s->self, delay, tag, tid);
     if (rv != 0) {
-        /* Without a timer the child would never come back: fail loudly
-         * so the parent restarts the whole subtree. */
         CR_ERROR(COMP, "supervisor '%s': cannot arm restart timer: %s",
                  s->name, cr_strerror(rv));
         cr_fail(s->ctx, rv, "cannot arm restart timer");
@@ -718,20 +719,16 @@ schedule_child(supv *s, child *c, uint32_t delay)
 }
 
 static void
+schedule_child(supv *s, child *c, uint32_t delay)
+{
+    arm(s, &c->tid, delay, TAG_CHILD);
+}
+
+static void
 schedule_wave(supv *s, uint32_t delay)
 {
-    if (s->wave_tid != 0) {
-        cr_timer_cancel(s->rt, s->wave_tid);
-        s->wave_tid = 0;
-    }
     s->wave_delay = delay;
-    int rv = cr_timer_after(s->rt, s->self, delay, TAG_WAVE, &s->wave_tid);
-    if (rv != 0) {
-        CR_ERROR(COMP, "supervisor '%s': cannot arm restart timer: %s",
-                 s->name, cr_strerror(rv));
-        cr_fail(s->ctx, rv, "cannot arm restart timer");
-        s->giving_up = true;
-    }
+    arm(s, &s->wave_tid, delay, TAG_WAVE);
 }
 
 /* start_pending starts, in order, every child marked pending (the wave).

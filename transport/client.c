@@ -231,6 +231,24 @@ finish:
     next(s);
 }
 
+/* client_free releases what crt_client_open allocated, once the socket is
+ * closed (or was never opened) and no callback can run. */
+static void
+client_free(crt_client *c)
+{
+    for (unsigned i = 0; i < c->nslots; i++) {
+        if (c->slots[i].aio != NULL) {
+            nng_aio_free(c->slots[i].aio);
+        }
+    }
+    crt_gate_fini(&c->gate);
+    pthread_cond_destroy(&c->idle_cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c->busy);
+    free(c->slots);
+    free(c);
+}
+
 int
 crt_client_open(const char *url, const crt_client_opts *opts,
                 crt_client **out)
@@ -295,17 +313,7 @@ fail:
     nng_close(c->sock);
     crt_redial_free(c->redial);
 fail_sock:
-    for (unsigned i = 0; i < n; i++) {
-        if (c->slots[i].aio != NULL) {
-            nng_aio_free(c->slots[i].aio);
-        }
-    }
-    crt_gate_fini(&c->gate);
-    pthread_cond_destroy(&c->idle_cv);
-    pthread_mutex_destroy(&c->mu);
-    free(c->busy);
-    free(c->slots);
-    free(c);
+    client_free(c);
     return crt_open_error(rv);
 }
 
@@ -456,14 +464,6 @@ crt_client_close(crt_client *c)
         pthread_cond_wait(&c->idle_cv, &c->mu);
     }
     pthread_mutex_unlock(&c->mu);
-    for (unsigned i = 0; i < c->nslots; i++) {
-        nng_aio_free(c->slots[i].aio);
-    }
     crt_redial_free(c->redial); /* after nng_close: pipe callbacks done */
-    crt_gate_fini(&c->gate);
-    pthread_cond_destroy(&c->idle_cv);
-    pthread_mutex_destroy(&c->mu);
-    free(c->busy);
-    free(c->slots);
-    free(c);
+    client_free(c);
 }

@@ -174,6 +174,22 @@ crt_server_drop(crt_server *s, uint64_t token)
     return 0;
 }
 
+/* server_free releases what crt_server_open allocated, once the socket
+ * is closed (or was never opened). */
+static void
+server_free(crt_server *s)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        if (s->slots[i].aio != NULL) {
+            nng_aio_free(s->slots[i].aio);
+        }
+    }
+    crt_gate_fini(&s->gate);
+    pthread_mutex_destroy(&s->mu);
+    free(s->slots);
+    free(s);
+}
+
 int
 crt_server_open(const char *url, const crt_server_opts *opts,
                 crt_server_cb cb, void *arg, crt_server **out)
@@ -224,15 +240,7 @@ crt_server_open(const char *url, const crt_server_opts *opts,
 fail:
     nng_close(s->sock);
 fail_sock:
-    for (unsigned i = 0; i < n; i++) {
-        if (s->slots[i].aio != NULL) {
-            nng_aio_free(s->slots[i].aio);
-        }
-    }
-    crt_gate_fini(&s->gate);
-    pthread_mutex_destroy(&s->mu);
-    free(s->slots);
-    free(s);
+    server_free(s);
     return crt_open_error(rv);
 }
 
@@ -257,11 +265,5 @@ crt_server_close(crt_server *s)
     pthread_mutex_unlock(&s->mu);
     crt_gate_shut(&s->gate); /* no nng_ctx_* call overlaps the close */
     nng_close(s->sock);
-    for (unsigned i = 0; i < s->n; i++) {
-        nng_aio_free(s->slots[i].aio); /* waits for a running callback */
-    }
-    crt_gate_fini(&s->gate);
-    pthread_mutex_destroy(&s->mu);
-    free(s->slots);
-    free(s);
+    server_free(s); /* nng_aio_free waits for a running callback */
 }
