@@ -172,6 +172,22 @@ p_send1(const char *ws, uint64_t version, int op, const char *id,
     p_send(ws, version, &o, 1);
 }
 
+/* p_start_numbered starts the n flows <prefix>0 .. <prefix>n-1 of ws in
+ * one diff, each with "{}" as its definition, and leaves their ids in ids
+ * for the checks that follow. */
+static inline void
+p_start_numbered(const char *ws, uint64_t version, const char *prefix,
+                 char (*ids)[16], int n) {
+    p_op *ops = calloc((size_t)n, sizeof(*ops));
+    cr_assert_not_null(ops);
+    for (int i = 0; i < n; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "%s%d", prefix, i);
+        ops[i] = (p_op){RM_OP_START, ids[i], "{}"};
+    }
+    p_send(ws, version, ops, (size_t)n);
+    free(ops);
+}
+
 /* p_state returns ws/id's state ("absent" if not listed), its error and
  * restarts. */
 static inline const char *
@@ -205,6 +221,24 @@ p_wait_state(const char *ws, const char *id, const char *want, int ms) {
         usleep(20000);
     }
     return false;
+}
+
+/* p_catch_state polls ws/id every poll_ms for up to ms until it is in
+ * state want, leaving its error in err: for a state a flow only passes
+ * through (backoff), which wants a finer poll than p_wait_state's. */
+static inline bool
+p_catch_state(const char *ws, const char *id, const char *want, char *err,
+              size_t errlen, int ms, int poll_ms) {
+    uint64_t t0 = cr_now_ms();
+    for (;;) {
+        if (strcmp(p_state(ws, id, err, errlen, NULL), want) == 0) {
+            return true;
+        }
+        if (cr_now_ms() - t0 >= (uint64_t)ms) {
+            return false;
+        }
+        usleep((useconds_t)poll_ms * 1000);
+    }
 }
 
 /* p_count_state counts flows in state `want`. */

@@ -65,12 +65,7 @@ setup(void) {
     p_spawn_handler(&HH);
 }
 
-static void
-teardown(void) {
-    p_teardown_checked();
-}
-
-TestSuite(hook, .init = setup, .fini = teardown, .timeout = 90);
+TestSuite(hook, .init = setup, .fini = p_teardown_checked, .timeout = 90);
 
 /* calls_of returns the malloc'd concatenation of the "calls" lines of
  * flow id (op and v= only), e.g. "start v=1;update v=2;". */
@@ -145,13 +140,8 @@ Test(hook, once_per_transition_in_order_with_stdin_and_env) {
 
 Test(hook, flows_overlap_within_the_concurrency) {
     /* 8 flows whose start hook takes 0.5 s, 4 at a time */
-    p_op ops[8];
     char ids[8][16];
-    for (int i = 0; i < 8; i++) {
-        snprintf(ids[i], sizeof(ids[i]), "slow%d", i);
-        ops[i] = (p_op){RM_OP_START, ids[i], "{}"};
-    }
-    p_send("w", 1, ops, 8);
+    p_start_numbered("w", 1, "slow", ids, 8);
     for (int i = 0; i < 8; i++) {
         cr_assert(p_wait_state("w", ids[i], "running", 20000));
     }
@@ -196,15 +186,8 @@ Test(hook, fails_twice_then_running) {
     cr_assert(p_wait_state("w", "other", "running", 10000));
     /* catch it in backoff, with the exit status and stderr */
     char err[1024] = "";
-    bool seen = false;
-    for (int i = 0; i < 500 && !seen; i++) {
-        seen = strcmp(p_state("w", "flaky", err, sizeof(err), NULL),
-                      "backoff") == 0;
-        if (!seen) {
-            usleep(5000);
-        }
-    }
-    cr_assert(seen, "flaky never seen in backoff");
+    cr_assert(p_catch_state("w", "flaky", "backoff", err, sizeof(err), 2500, 5),
+              "flaky never seen in backoff");
     cr_assert(strstr(err, "start hook failed: exit status 1; stderr: flaky "
                           "attempt") != NULL,
               "error: %s", err);
@@ -222,13 +205,9 @@ Test(hook, hanging_hook_is_killed_at_the_timeout) {
     uint64_t t0 = cr_now_ms();
     p_send1("w", 1, RM_OP_START, "hang", "{}");
     char err[1024] = "";
-    bool seen = false;
-    while (!seen && cr_now_ms() - t0 < 15000) {
-        seen = strcmp(p_state("w", "hang", err, sizeof(err), NULL),
-                      "backoff") == 0;
-        usleep(20000);
-    }
-    cr_assert(seen, "the hanging hook never failed");
+    cr_assert(
+        p_catch_state("w", "hang", "backoff", err, sizeof(err), 15000, 20),
+        "the hanging hook never failed");
     cr_assert_geq(cr_now_ms() - t0, 1400, "not before the timeout");
     cr_assert(strstr(err, "start hook failed: timed out after 1500 ms "
                           "(killed)") != NULL,
@@ -335,13 +314,8 @@ Test(hook, hostile_ids_are_refused_and_the_rest_carry_on) {
 }
 
 Test(hook, shutdown_runs_every_owed_stop_hook) {
-    p_op ops[5];
     char ids[5][16];
-    for (int i = 0; i < 5; i++) {
-        snprintf(ids[i], sizeof(ids[i]), "f%d", i);
-        ops[i] = (p_op){RM_OP_START, ids[i], "{}"};
-    }
-    p_send("w", 1, ops, 5);
+    p_start_numbered("w", 1, "f", ids, 5);
     for (int i = 0; i < 5; i++) {
         cr_assert(p_wait_state("w", ids[i], "running", 10000));
     }

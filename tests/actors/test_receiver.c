@@ -362,6 +362,21 @@ settled(void)
            fs.queued == 0;
 }
 
+/* start_with_flow starts the service with the one flow ws/id ("{}") in
+ * it and a receiver listening on notify (open_fake first for the fake
+ * one), and waits until the flow runs and the receiver has settled.
+ * Returns the version of the flow's put. */
+static uint64_t
+start_with_flow(const char *notify, const char *ws, const char *id)
+{
+    start_svc(req_url, svc_notify_url);
+    uint64_t v = put(ws, id, "{}");
+    start_receiver(notify);
+    WAIT_UNTIL(probe_get(ws, id).running, 10000);
+    WAIT_UNTIL(settled(), 10000);
+    return v;
+}
+
 /* ---- tests -------------------------------------------------------------- */
 
 Test(receiver, start_update_stop_through_real_notifies)
@@ -407,11 +422,7 @@ Test(receiver, newer_notify_fetches_exactly_named_workspaces)
 
 Test(receiver, other_types_only_advance_the_version)
 {
-    start_svc(req_url, svc_notify_url);
-    put("ws1", "a", "{}");
-    start_receiver(svc_notify_url);
-    WAIT_UNTIL(probe_get("ws1", "a").running, 10000);
-    WAIT_UNTIL(settled(), 10000);
+    start_with_flow(svc_notify_url, "ws1", "a");
     cra_fetcher_stats before = fstats();
     cra_recv_status s0 = status();
     uint64_t v = request("put", "ws1", "prompt", "p", "hello");
@@ -470,12 +481,8 @@ Test(receiver, old_notify_ignored_and_storm_coalesced)
 
 Test(receiver, start_and_stop_in_one_diff)
 {
-    start_svc(req_url, svc_notify_url);
-    put("ws", "a", "{}");
     open_fake();
-    start_receiver(fake_notify_url);
-    WAIT_UNTIL(probe_get("ws", "a").running, 10000);
-    WAIT_UNTIL(settled(), 10000);
+    start_with_flow(fake_notify_url, "ws", "a");
     /* two changes the receiver does not hear about, then one notify */
     put("ws", "b", "{}");
     uint64_t v = request("delete", "ws", "flow", "a", NULL);
@@ -687,12 +694,8 @@ Test(receiver, change_during_startup_not_lost)
  * receiver gives up on that version; a later real change still lands. */
 Test(receiver, notify_ahead_of_the_service_backs_off_then_gives_up)
 {
-    start_svc(req_url, svc_notify_url);
-    uint64_t v = put("ws1", "a", "{}");
     open_fake();
-    start_receiver(fake_notify_url);
-    WAIT_UNTIL(probe_get("ws1", "a").running, 10000);
-    WAIT_UNTIL(settled(), 10000);
+    uint64_t v = start_with_flow(fake_notify_url, "ws1", "a");
     cra_fetcher_stats f0 = fstats();
     const char *ws[] = {"ws1"};
     fake_push(v + 1000, "flow", ws, 1);
@@ -728,12 +731,8 @@ Test(receiver, fetch_failure_retried_until_it_lands)
 
 Test(receiver, stream_cut_and_restored_resyncs)
 {
-    start_svc(req_url, svc_notify_url);
-    put("ws", "a", "{}");
     open_fake();
-    start_receiver(fake_notify_url);
-    WAIT_UNTIL(probe_get("ws", "a").running, 10000);
-    WAIT_UNTIL(settled(), 10000);
+    start_with_flow(fake_notify_url, "ws", "a");
     uint64_t resyncs = status().resyncs;
     crt_pub_close(fake);
     fake = NULL;

@@ -52,12 +52,7 @@ setup(void) {
     p_spawn_handler(&WH);
 }
 
-static void
-teardown(void) {
-    p_teardown_checked();
-}
-
-TestSuite(worker, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(worker, .init = setup, .fini = p_teardown_checked, .timeout = 120);
 
 /* pids_of collects the pids of flow id's starts, in order. */
 static int
@@ -241,13 +236,8 @@ Test(worker, two_hundred_workers_one_thread_no_zombies) {
 }
 
 Test(worker, shutdown_stops_every_worker_within_one_grace) {
-    p_op ops[6];
     char ids[6][16];
-    for (int i = 0; i < 6; i++) {
-        snprintf(ids[i], sizeof(ids[i]), "stubborn%d", i);
-        ops[i] = (p_op){RM_OP_START, ids[i], "{}"};
-    }
-    p_send("w", 1, ops, 6);
+    p_start_numbered("w", 1, "stubborn", ids, 6);
     cr_assert(p_wait_count("log", ": ready", 6, 10000));
     int z;
     cr_assert_eq(p_children(&z), 6);
@@ -268,13 +258,8 @@ Test(worker, exec_failure_backs_off) {
     p_spawn_handler(&WH);
     p_send1("w", 1, RM_OP_START, "plain", "{}");
     char err[1024] = "";
-    bool seen = false;
-    for (int i = 0; i < 500 && !seen; i++) {
-        seen = strcmp(p_state("w", "plain", err, sizeof(err), NULL),
-                      "backoff") == 0;
-        usleep(10000);
-    }
-    cr_assert(seen);
+    cr_assert(
+        p_catch_state("w", "plain", "backoff", err, sizeof(err), 5000, 10));
     cr_assert(strstr(err, "cannot execute /nonexistent/worker: No such "
                           "file or directory") != NULL,
               "%s", err);

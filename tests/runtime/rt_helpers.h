@@ -228,4 +228,56 @@ sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* rec_slow_hook holds every message for *(int *)r->user ms: a slow actor,
+ * for the tests that need a queue to build up behind it. */
+static inline int
+rec_slow_hook(cr_ctx *ctx, rec *r, const cr_msg *m)
+{
+    (void)ctx;
+    (void)m;
+    sleep_ms(*(const int *)r->user);
+    return 0;
+}
+
+/* rec_rt is the setup most runtime tests begin with: a runtime and one
+ * recorder actor in it. The test may set the first five fields (zero
+ * means the defaults) before rec_rt_up, which fills in the rest. */
+typedef struct rec_rt {
+    const cr_behaviour *b; /* NULL: rec_behaviour */
+    rec_hook hook;         /* set on the recorder before it is spawned */
+    void *user;
+    cr_rt_opts rt_opts;
+    cr_spawn_opts so;
+    cr_rt *rt;
+    rec r;
+    cr_id id;
+} rec_rt;
+
+/* rec_rt_up makes the runtime and spawns the recorder in it. It returns 0
+ * or the failing call's error rather than asserting: the stress drivers
+ * include this header too, without criterion, so the test asserts on the
+ * result. */
+static inline int
+rec_rt_up(rec_rt *f)
+{
+    int rc = cr_rt_new(&f->rt_opts, &f->rt);
+    if (rc != 0) {
+        return rc;
+    }
+    rec_init(&f->r);
+    f->r.hook = f->hook;
+    f->r.user = f->user;
+    return cr_spawn(f->rt, f->b != NULL ? f->b : &rec_behaviour, &f->r,
+                    &f->so, &f->id);
+}
+
+/* rec_rt_down destroys the runtime (which stops the recorder), then the
+ * recorder's copies. */
+static inline void
+rec_rt_down(rec_rt *f)
+{
+    cr_rt_destroy(f->rt);
+    rec_fini(&f->r);
+}
+
 #endif

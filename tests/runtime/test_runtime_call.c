@@ -54,61 +54,58 @@ static const cr_behaviour server_b = {
     .terminate = server_terminate,
 };
 
+/* server_up starts a runtime with the server in it, as the recorder of a
+ * rec_rt; s is its state (late_rc -1 until it answers a held call). */
+static void
+server_up(rec_rt *f, server *s)
+{
+    *s = (server){.late_rc = -1};
+    *f = (rec_rt){.b = &server_b, .hook = server_hook, .user = s};
+    cr_assert_eq(rec_rt_up(f), 0);
+}
+
 Test(runtime_call, call_reply)
 {
-    cr_rt *rt;
-    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
-    server s = {0};
-    rec r;
-    rec_init(&r);
-    r.hook = server_hook;
-    r.user = &s;
-    cr_id id;
-    cr_assert_eq(cr_spawn(rt, &server_b, &r, NULL, &id), 0);
+    server s;
+    rec_rt f;
+    server_up(&f, &s);
     for (uint64_t i = 1; i <= 100; i++) {
         cr_msg *reply = NULL;
-        cr_assert_eq(cr_call(rt, CR_NOBODY, id, msg_u64(T_REQ, i), 5000,
+        cr_assert_eq(cr_call(f.rt, CR_NOBODY, f.id, msg_u64(T_REQ, i), 5000,
                              &reply),
                      0);
         cr_assert_not_null(reply);
         cr_expect_eq(get_u64(reply), i + 1);
-        cr_expect_eq(cr_msg_from(reply), id);
+        cr_expect_eq(cr_msg_from(reply), f.id);
         cr_msg_free(reply);
     }
-    cr_rt_destroy(rt);
-    rec_fini(&r);
+    rec_rt_down(&f);
 }
 
 Test(runtime_call, timeout_then_late_reply_dropped)
 {
-    cr_rt *rt;
-    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
-    server s = {.late_rc = -1};
-    rec r;
-    rec_init(&r);
-    r.hook = server_hook;
-    r.user = &s;
-    cr_id id;
-    cr_assert_eq(cr_spawn(rt, &server_b, &r, NULL, &id), 0);
+    server s;
+    rec_rt f;
+    server_up(&f, &s);
 
     cr_msg *reply = NULL;
     uint64_t t0 = cr_now_ms();
     /* On CR_ETIMEDOUT the runtime owns the request: do not free it. */
-    cr_assert_eq(cr_call(rt, CR_NOBODY, id, msg_u64(T_REQ, 0), 100, &reply),
+    cr_assert_eq(cr_call(f.rt, CR_NOBODY, f.id, msg_u64(T_REQ, 0), 100,
+                         &reply),
                  CR_ETIMEDOUT);
     cr_expect_geq(cr_now_ms() - t0, 90);
     cr_assert_null(reply);
 
     /* The server answers the timed-out call first, then this one: the
      * late reply must not be delivered to this call. */
-    cr_assert_eq(cr_call(rt, CR_NOBODY, id, msg_u64(T_REQ, 41), 5000,
+    cr_assert_eq(cr_call(f.rt, CR_NOBODY, f.id, msg_u64(T_REQ, 41), 5000,
                          &reply),
                  0);
     cr_expect_eq(get_u64(reply), 42);
     cr_msg_free(reply);
     cr_expect_eq(atomic_load(&s.late_rc), CR_ENOENT);
-    cr_rt_destroy(rt);
-    rec_fini(&r);
+    rec_rt_down(&f);
 }
 
 Test(runtime_call, call_errors_leave_ownership)
@@ -148,34 +145,50 @@ async_hook(cr_ctx *ctx, rec *r, const cr_msg *m)
     return 0;
 }
 
+/* Both actor-as-caller tests: the server as above, and a client recorder
+ * in the same runtime whose hook calls the server when T_GO arrives. */
+typedef struct client_fix {
+    server s;
+    rec_rt srv; /* the runtime and the server */
+    async_state as;
+    rec rc; /* the client */
+    cr_id cid;
+} client_fix;
+
+/* client_up starts the server and a client running hook, and sends the
+ * client its T_GO. */
+static void
+client_up(client_fix *f, rec_hook hook)
+{
+    server_up(&f->srv, &f->s);
+    f->as = (async_state){.server = f->srv.id, .rc = -1};
+    rec_init(&f->rc);
+    f->rc.hook = hook;
+    f->rc.user = &f->as;
+    cr_assert_eq(cr_spawn(f->srv.rt, &rec_behaviour, &f->rc, NULL, &f->cid),
+                 0);
+    cr_assert_eq(cr_send(f->srv.rt, CR_NOBODY, f->cid, cr_msg_new(T_GO)), 0);
+}
+
+static void
+client_down(client_fix *f)
+{
+    rec_rt_down(&f->srv); /* stops the client too */
+    rec_fini(&f->rc);
+}
+
 Test(runtime_call, call_async_reply_in_mailbox)
 {
-    cr_rt *rt;
-    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
-    server s = {0};
-    rec rs;
-    rec_init(&rs);
-    rs.hook = server_hook;
-    rs.user = &s;
-    cr_id sid, cid;
-    cr_assert_eq(cr_spawn(rt, &server_b, &rs, NULL, &sid), 0);
-    async_state as = {.server = sid, .rc = -1};
-    rec rc;
-    rec_init(&rc);
-    rc.hook = async_hook;
-    rc.user = &as;
-    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &rc, NULL, &cid), 0);
-    cr_assert_eq(cr_send(rt, CR_NOBODY, cid, cr_msg_new(T_GO)), 0);
-    cr_assert_eq(rec_wait(&rc, 2, 5000), 2);
-    cr_expect_eq(atomic_load(&as.rc), 0);
-    cr_assert_eq(cr_msg_type(rc.msgs[1]), CR_MSG_REPLY);
-    cr_expect_eq(cr_msg_corr(rc.msgs[1]), atomic_load(&as.corr));
-    cr_expect_neq(atomic_load(&as.corr), 0);
-    cr_expect_eq(get_u64(rc.msgs[1]), 6);
-    cr_expect_eq(cr_msg_from(rc.msgs[1]), sid);
-    cr_rt_destroy(rt);
-    rec_fini(&rc);
-    rec_fini(&rs);
+    client_fix f;
+    client_up(&f, async_hook);
+    cr_assert_eq(rec_wait(&f.rc, 2, 5000), 2);
+    cr_expect_eq(atomic_load(&f.as.rc), 0);
+    cr_assert_eq(cr_msg_type(f.rc.msgs[1]), CR_MSG_REPLY);
+    cr_expect_eq(cr_msg_corr(f.rc.msgs[1]), atomic_load(&f.as.corr));
+    cr_expect_neq(atomic_load(&f.as.corr), 0);
+    cr_expect_eq(get_u64(f.rc.msgs[1]), 6);
+    cr_expect_eq(cr_msg_from(f.rc.msgs[1]), f.srv.id);
+    client_down(&f);
 }
 
 /* An actor calling another actor synchronously from its handler. */
@@ -196,26 +209,10 @@ nested_hook(cr_ctx *ctx, rec *r, const cr_msg *m)
 
 Test(runtime_call, call_from_actor)
 {
-    cr_rt *rt;
-    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
-    server s = {0};
-    rec rs;
-    rec_init(&rs);
-    rs.hook = server_hook;
-    rs.user = &s;
-    cr_id sid, cid;
-    cr_assert_eq(cr_spawn(rt, &server_b, &rs, NULL, &sid), 0);
-    async_state as = {.server = sid, .rc = -1};
-    rec rc;
-    rec_init(&rc);
-    rc.hook = nested_hook;
-    rc.user = &as;
-    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &rc, NULL, &cid), 0);
-    cr_assert_eq(cr_send(rt, CR_NOBODY, cid, cr_msg_new(T_GO)), 0);
-    cr_assert_eq(rec_wait(&rc, 1, 5000), 1);
-    cr_expect_eq(atomic_load(&as.rc), 0);
-    cr_expect_eq(atomic_load(&as.corr), 10);
-    cr_rt_destroy(rt);
-    rec_fini(&rc);
-    rec_fini(&rs);
+    client_fix f;
+    client_up(&f, nested_hook);
+    cr_assert_eq(rec_wait(&f.rc, 1, 5000), 1);
+    cr_expect_eq(atomic_load(&f.as.rc), 0);
+    cr_expect_eq(atomic_load(&f.as.corr), 10);
+    client_down(&f);
 }

@@ -203,36 +203,21 @@ Test(runtime_lifecycle, names)
 }
 
 /* A stop finishes the message in hand; queued messages are freed. */
-static int
-slow_hook(cr_ctx *ctx, rec *r, const cr_msg *m)
-{
-    (void)ctx;
-    (void)r;
-    (void)m;
-    sleep_ms(20);
-    return 0;
-}
-
 Test(runtime_lifecycle, stop_frees_queued)
 {
-    cr_rt *rt;
-    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
-    rec r;
-    rec_init(&r);
-    r.hook = slow_hook;
-    cr_id id;
-    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &r, NULL, &id), 0);
+    int per_msg_ms = 20;
+    rec_rt f = {.hook = rec_slow_hook, .user = &per_msg_ms};
+    cr_assert_eq(rec_rt_up(&f), 0);
     for (uint64_t i = 0; i < 200; i++) {
         cr_msg *m = cr_msg_new(T_USER);
         cr_assert_eq(cr_msg_append(m, "0123456789abcdef", 16), 0);
-        cr_assert_eq(cr_send(rt, CR_NOBODY, id, m), 0);
+        cr_assert_eq(cr_send(f.rt, CR_NOBODY, f.id, m), 0);
     }
-    rec_wait(&r, 1, 5000);
-    cr_assert_eq(cr_stop_wait(rt, id, 5000), 0);
-    cr_expect_lt(rec_count(&r), 200);
-    cr_expect_eq(r.why.kind, CR_EXIT_SHUTDOWN);
-    cr_rt_destroy(rt);
-    rec_fini(&r);
+    rec_wait(&f.r, 1, 5000);
+    cr_assert_eq(cr_stop_wait(f.rt, f.id, 5000), 0);
+    cr_expect_lt(rec_count(&f.r), 200);
+    cr_expect_eq(f.r.why.kind, CR_EXIT_SHUTDOWN);
+    rec_rt_down(&f);
 }
 
 /* ---- drain_on_stop ------------------------------------------------------ */
@@ -276,26 +261,21 @@ static const cr_behaviour drain_behaviour = {
 static size_t
 handled_across_a_stop(const cr_behaviour *b)
 {
-    cr_rt *rt;
-    rec r;
-    cr_id id;
     hold.in_hand = hold.released = false;
-    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
-    rec_init(&r);
-    r.hook = hold_first_hook;
-    cr_assert_eq(cr_spawn(rt, b, &r, NULL, &id), 0);
+    rec_rt f = {.b = b, .hook = hold_first_hook};
+    cr_assert_eq(rec_rt_up(&f), 0);
     for (int i = 0; i < 100; i++) {
-        cr_assert_eq(cr_send(rt, CR_NOBODY, id, cr_msg_new(T_USER)), 0);
+        cr_assert_eq(cr_send(f.rt, CR_NOBODY, f.id, cr_msg_new(T_USER)), 0);
     }
     pthread_mutex_lock(&hold.mu);
     while (!hold.in_hand) {
         pthread_cond_wait(&hold.cv, &hold.mu);
     }
     pthread_mutex_unlock(&hold.mu);
-    cr_assert_eq(cr_stop(rt, id), 0);
+    cr_assert_eq(cr_stop(f.rt, f.id), 0);
     for (int i = 0; i < 5; i++) { /* behind the stop: never handled */
         cr_msg *m = cr_msg_new(T_USER);
-        if (cr_send(rt, CR_NOBODY, id, m) != 0) {
+        if (cr_send(f.rt, CR_NOBODY, f.id, m) != 0) {
             cr_msg_free(m);
         }
     }
@@ -303,11 +283,10 @@ handled_across_a_stop(const cr_behaviour *b)
     hold.released = true;
     pthread_cond_broadcast(&hold.cv);
     pthread_mutex_unlock(&hold.mu);
-    cr_assert(rec_wait_term(&r, 10000));
-    cr_expect_eq(r.why.kind, CR_EXIT_SHUTDOWN);
-    size_t n = rec_count(&r);
-    cr_rt_destroy(rt);
-    rec_fini(&r);
+    cr_assert(rec_wait_term(&f.r, 10000));
+    cr_expect_eq(f.r.why.kind, CR_EXIT_SHUTDOWN);
+    size_t n = rec_count(&f.r);
+    rec_rt_down(&f);
     return n;
 }
 

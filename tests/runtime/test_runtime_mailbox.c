@@ -58,38 +58,33 @@ sender_main(void *p)
 
 Test(runtime_mailbox, per_sender_order)
 {
-    cr_rt *rt;
-    cr_assert_eq(cr_rt_new(&(cr_rt_opts){.default_cap = 1024}, &rt), 0);
     order_state os = {0};
-    rec r;
-    rec_init(&r);
-    r.hook = order_hook;
-    r.user = &os;
-    cr_id id;
-    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &r, NULL, &id), 0);
+    rec_rt f = {.hook = order_hook,
+                .user = &os,
+                .rt_opts = {.default_cap = 1024}};
+    cr_assert_eq(rec_rt_up(&f), 0);
 
     pthread_t th[SENDERS];
     sender_arg sa[SENDERS];
     for (int i = 0; i < SENDERS; i++) {
-        sa[i] = (sender_arg){.rt = rt, .to = id, .sender = (uint64_t)i};
+        sa[i] = (sender_arg){.rt = f.rt, .to = f.id, .sender = (uint64_t)i};
         pthread_create(&th[i], NULL, sender_main, &sa[i]);
     }
     for (int i = 0; i < SENDERS; i++) {
         pthread_join(th[i], NULL);
         cr_expect_eq(sa[i].failures, 0);
     }
-    cr_assert_eq(rec_wait(&r, SENDERS * PER_SENDER, 30000),
+    cr_assert_eq(rec_wait(&f.r, SENDERS * PER_SENDER, 30000),
                  SENDERS * PER_SENDER);
     cr_expect_eq(atomic_load(&os.violations), 0);
     for (int i = 0; i < SENDERS; i++) {
         cr_expect_eq(os.next[i], PER_SENDER);
     }
     cr_actor_info info;
-    cr_assert_eq(cr_actor_info_get(rt, id, &info), 0);
+    cr_assert_eq(cr_actor_info_get(f.rt, f.id, &info), 0);
     cr_expect_leq(info.high_water, 1024u);
     cr_expect_eq(info.capacity, 1024u);
-    cr_rt_destroy(rt);
-    rec_fini(&r);
+    rec_rt_down(&f);
 }
 
 /* ---- bounded mailbox ---- */
@@ -136,43 +131,44 @@ gate_open(gate *g)
     pthread_mutex_unlock(&g->mu);
 }
 
+/* gated_up spawns a recorder behind gate g with a mailbox of cap and sends
+ * it message 0, which it holds (in hand, still counted in the mailbox)
+ * until gate_open: the mailbox then fills from the test alone. */
+static void
+gated_up(rec_rt *f, gate *g, uint32_t cap)
+{
+    *f = (rec_rt){.hook = gate_hook, .user = g, .so = {.mailbox_cap = cap}};
+    cr_assert_eq(rec_rt_up(f), 0);
+    cr_assert_eq(cr_send(f->rt, CR_NOBODY, f->id, msg_u64(T_USER, 0)), 0);
+    gate_wait_entered(g, 1);
+}
+
 Test(runtime_mailbox, full_mailbox_and_send_wait)
 {
-    cr_rt *rt;
-    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
     gate g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    rec r;
-    rec_init(&r);
-    r.hook = gate_hook;
-    r.user = &g;
-    cr_id id;
-    cr_spawn_opts so = {.mailbox_cap = 4};
-    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &r, &so, &id), 0);
-
-    cr_assert_eq(cr_send(rt, CR_NOBODY, id, msg_u64(T_USER, 0)), 0);
-    gate_wait_entered(&g, 1); /* message 0 in hand, still counted */
+    rec_rt f;
+    gated_up(&f, &g, 4);
     for (uint64_t i = 1; i < 4; i++) {
-        cr_assert_eq(cr_send(rt, CR_NOBODY, id, msg_u64(T_USER, i)), 0);
+        cr_assert_eq(cr_send(f.rt, CR_NOBODY, f.id, msg_u64(T_USER, i)), 0);
     }
     /* Full: the caller keeps the message (ASan catches a double free). */
     cr_msg *m = msg_u64(T_USER, 99);
-    cr_assert_eq(cr_send(rt, CR_NOBODY, id, m), CR_EFULL);
+    cr_assert_eq(cr_send(f.rt, CR_NOBODY, f.id, m), CR_EFULL);
     cr_assert_eq(cr_msg_type(m), T_USER);
-    cr_assert_eq(cr_send_wait(rt, CR_NOBODY, id, m, 50), CR_ETIMEDOUT);
+    cr_assert_eq(cr_send_wait(f.rt, CR_NOBODY, f.id, m, 50), CR_ETIMEDOUT);
     cr_assert_eq(get_u64(m), 99);
 
     cr_actor_info info;
-    cr_assert_eq(cr_actor_info_get(rt, id, &info), 0);
+    cr_assert_eq(cr_actor_info_get(f.rt, f.id, &info), 0);
     cr_expect_eq(info.depth, 4u);
     cr_expect_eq(info.high_water, 4u);
     cr_expect_eq(info.capacity, 4u);
 
     gate_open(&g);
-    cr_assert_eq(cr_send_wait(rt, CR_NOBODY, id, m, 5000), 0);
-    cr_assert_eq(rec_wait(&r, 5, 5000), 5);
-    cr_expect_eq(get_u64(r.msgs[4]), 99);
-    cr_rt_destroy(rt);
-    rec_fini(&r);
+    cr_assert_eq(cr_send_wait(f.rt, CR_NOBODY, f.id, m, 5000), 0);
+    cr_assert_eq(rec_wait(&f.r, 5, 5000), 5);
+    cr_expect_eq(get_u64(f.r.msgs[4]), 99);
+    rec_rt_down(&f);
 }
 
 typedef struct waiter_arg {
@@ -197,30 +193,20 @@ Test(runtime_mailbox, send_wait_released_by_stop)
 {
     /* A sender blocked on a full mailbox is released when the actor goes
      * away (CR_ECLOSED), never left hanging. */
-    cr_rt *rt;
-    cr_assert_eq(cr_rt_new(NULL, &rt), 0);
     gate g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    rec r;
-    rec_init(&r);
-    r.hook = gate_hook;
-    r.user = &g;
-    cr_id id;
-    cr_spawn_opts so = {.mailbox_cap = 1};
-    cr_assert_eq(cr_spawn(rt, &rec_behaviour, &r, &so, &id), 0);
-    cr_assert_eq(cr_send(rt, CR_NOBODY, id, msg_u64(T_USER, 0)), 0);
-    gate_wait_entered(&g, 1);
-    waiter_arg wa = {.rt = rt, .to = id, .rv = -1};
+    rec_rt f;
+    gated_up(&f, &g, 1);
+    waiter_arg wa = {.rt = f.rt, .to = f.id, .rv = -1};
     pthread_t th;
     pthread_create(&th, NULL, waiter_main, &wa);
     sleep_ms(50);
-    cr_assert_eq(cr_stop(rt, id), 0);
+    cr_assert_eq(cr_stop(f.rt, f.id), 0);
     gate_open(&g);
     pthread_join(th, NULL);
     /* Either it got in before the stop took effect, or it was refused. */
     cr_expect(wa.rv == 0 || wa.rv == CR_ECLOSED || wa.rv == CR_ENOENT,
               "rv=%d", wa.rv);
-    cr_rt_destroy(rt);
-    rec_fini(&r);
+    rec_rt_down(&f);
 }
 
 /* ---- ownership on failure paths ---- */
