@@ -8,10 +8,21 @@
 #include <time.h>
 
 static atomic_uint_fast64_t dropped; /* events lost on the way (any rt) */
+static atomic_int watchers;           /* pipes of event PUB sockets (any rt) */
+
+void
+cra_events_watchers_add(int delta) {
+    atomic_fetch_add(&watchers, delta);
+}
+
+int
+cra_events_watched(void) {
+    return atomic_load(&watchers) > 0;
+}
 
 int
 cra_events_enabled(cr_rt *rt) {
-    return cr_whereis(rt, "events") != CR_NOBODY;
+    return cra_events_watched() && cr_whereis(rt, "events") != CR_NOBODY;
 }
 
 uint64_t
@@ -64,7 +75,7 @@ cra_event_text(const char *name, uint64_t wall_ms, json_t *fields) {
 
 void
 cra_emit(cr_rt *rt, const char *name, json_t *fields) {
-    cr_id to = cr_whereis(rt, "events");
+    cr_id to = cra_events_watched() ? cr_whereis(rt, "events") : CR_NOBODY;
     if (to == CR_NOBODY) {
         json_decref(fields);
         return;

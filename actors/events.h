@@ -4,8 +4,12 @@
  * cra_emit stamps one event with `ts` (RFC 3339, UTC, milliseconds, taken
  * when it is emitted) and sends it to the "events" actor (events_actor.h,
  * registered only when the daemon has an --events-url), which publishes
- * it as one JSON object and "\n". When no events actor runs, cra_emit
- * costs one registry lookup.
+ * it as one JSON object and "\n". Nobody watching costs nothing: a PUB
+ * socket with no pipe drops what it is given, so while no event socket
+ * of the process has a subscriber connected (cra_events_watchers_add,
+ * kept by the socket's pipe callback), events are neither built nor
+ * sent; cra_emit then costs one atomic load. 20,000 events at a 10,000
+ * flow start-up had cost ~0.2 s of CPU.
  *
  * Every event is {"event": NAME, "ts": "2024-05-01T12:00:00.123Z", ...}
  * with `event` and `ts` first. Names (field `event`) and their fields:
@@ -39,9 +43,17 @@
  * (cra_events_dropped). */
 void cra_emit(cr_rt *rt, const char *name, json_t *fields);
 
-/* cra_events_enabled reports whether an events actor is running, so that
- * callers can skip building fields nobody will read. */
+/* cra_events_enabled reports whether an events actor is running and some
+ * event socket has a subscriber, so that callers can skip building fields
+ * nobody will read. */
 int cra_events_enabled(cr_rt *rt);
+
+/* cra_events_watchers_add counts event-stream subscribers up or down; the
+ * PUB socket's pipe callback calls it (atomics only: nng holds the socket
+ * lock there). cra_events_watched reports whether any is connected, in
+ * any runtime of the process (a false positive only costs the work). */
+void cra_events_watchers_add(int delta);
+int cra_events_watched(void);
 
 /* cra_event_text returns the malloc'd compact JSON text of one event:
  * {"event": name, "ts": wall_ms as RFC 3339, ...fields} (fields stolen,

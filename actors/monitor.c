@@ -195,6 +195,16 @@ listen_on(nng_socket s, const char *url, int mode) {
     return rv;
 }
 
+/* Subscribers of the event stream come and go here: events are built
+ * only while one is connected (events.h). Atomics only: nng holds the
+ * socket lock. */
+static void
+pub_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg) {
+    (void)p;
+    (void)arg;
+    cra_events_watchers_add(ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
+}
+
 /* open_one listens with a new socket of the given kind; 0 or CR_ENNG. */
 static int
 open_one(const char *what, const char *url, int mode, bool pub, nng_socket *s) {
@@ -203,6 +213,12 @@ open_one(const char *what, const char *url, int mode, bool pub, nng_socket *s) {
         rv = pub ? nng_socket_set_int(*s, NNG_OPT_SENDBUF, PUB_SENDBUF)
                  : nng_socket_set_size(*s, NNG_OPT_RECVMAXSZ,
                                        CRA_MONITOR_MAX_REQUEST);
+        if (rv == 0 && pub) {
+            rv = nng_pipe_notify(*s, NNG_PIPE_EV_ADD_POST, pub_pipe_cb, NULL);
+        }
+        if (rv == 0 && pub) {
+            rv = nng_pipe_notify(*s, NNG_PIPE_EV_REM_POST, pub_pipe_cb, NULL);
+        }
         if (rv == 0) {
             rv = listen_on(*s, url, mode);
         }

@@ -29,8 +29,17 @@
  *
  * The service is the real cfgsvcd, run next to this program.
  *
+ * The receiver runs as cfgrecvd runs it by default: with the monitor's
+ * query endpoint and event stream open (ipc in the run's directory), so
+ * every event an actor emits on a change's way is paid for as in the
+ * daemon; "monitor=0" measures the library without them. Nobody watches
+ * the events unless "watch=1": then a subscriber drains them, as
+ * `cfgrecv-monitor events` would (events are built only while someone
+ * watches, events.h).
+ *
  * Entry point: bench_receiver(argc, argv); argv may hold "workspaces=W",
- * "flows=F", "changes=N", "baseline=0" (skip the baseline). Build standalone with -DCR_BENCH_STANDALONE.
+ * "flows=F", "changes=N", "baseline=0" (skip the baseline), "monitor=0", "watch=1".
+ * Build standalone with -DCR_BENCH_STANDALONE.
  */
 #define _GNU_SOURCE /* asprintf */
 #include "cfgrecv/actor.h"
@@ -249,6 +258,27 @@ find_in_path(const char *name, char *buf, size_t len)
         path += n + (end ? 1 : 0);
     }
     return false;
+}
+
+/* ---- an event watcher (watch=1) ---------------------------------------- */
+
+/* watcher_main drains the event stream as cfgrecv-monitor events would,
+ * until its socket is closed. A blocking receive: SUB receive timeouts
+ * crash nng 1.5.2 (NOTES.md). */
+static atomic_ulong watched_events;
+
+static void *
+watcher_main(void *arg)
+{
+    nng_socket *sub = arg;
+    for (;;) {
+        nng_msg *m;
+        if (nng_recvmsg(*sub, &m, 0) != 0) {
+            return NULL;
+        }
+        nng_msg_free(m);
+        atomic_fetch_add(&watched_events, 1);
+    }
 }
 
 /* ---- the nng floor (latency baseline) ---------------------------------- */
@@ -512,6 +542,8 @@ bench_receiver(int argc, char **argv)
     int F = atoi(arg(argc, argv, "flows", "10"));
     int N = atoi(arg(argc, argv, "changes", "1000"));
     int with_baseline = atoi(arg(argc, argv, "baseline", "1"));
+    int with_monitor = atoi(arg(argc, argv, "monitor", "1"));
+    int with_watch = with_monitor && atoi(arg(argc, argv, "watch", "0"));
     char dir[] = "/tmp/cfgrecv-bench.XXXXXX";
     if (W <= 0 || F <= 0 || N < 0 || mkdtemp(dir) == NULL) {
         fprintf(stderr, "bench_receiver: bad arguments\n");
@@ -585,12 +617,36 @@ bench_receiver(int argc, char **argv)
 
     /* ---- startup ---- */
     static const cra_flow_handler *const hs[] = {&counting};
+    char *mon_url = NULL, *ev_url = NULL;
+    if (with_monitor && (asprintf(&mon_url, "ipc://%s/mon.ipc", dir) < 0 ||
+                         asprintf(&ev_url, "ipc://%s/ev.ipc", dir) < 0)) {
+        return 1;
+    }
     cra_receiver_opts ro = {.request_url = req,
                             .notify_url = fake,
                             .fetch_concurrency = 8,
                             .handlers = hs,
-                            .nhandlers = 1};
+                            .nhandlers = 1,
+                            .monitor_url = mon_url,
+                            .events_url = ev_url};
     cra_receiver *rc;
+    printf("receiver: %s%s\n",
+           with_monitor ? "as cfgrecvd runs it: monitor queries and event "
+                          "stream on (monitor=0: off)"
+                        : "without the monitor endpoints (monitor=0)",
+           with_watch ? "; a subscriber drains the events (watch=1)" : "");
+    nng_socket wsub = NNG_SOCKET_INITIALIZER;
+    pthread_t wthr;
+    if (with_watch) {
+        if (nng_sub0_open(&wsub) != 0 ||
+            nng_socket_set(wsub, NNG_OPT_SUB_SUBSCRIBE, "", 0) != 0 ||
+            nng_socket_set_ms(wsub, NNG_OPT_RECONNMINT, 10) != 0 ||
+            nng_dial(wsub, ev_url, NULL, NNG_FLAG_NONBLOCK) != 0 ||
+            pthread_create(&wthr, NULL, watcher_main, &wsub) != 0) {
+            fprintf(stderr, "bench_receiver: event watcher failed\n");
+            return 1;
+        }
+    }
     uint64_t t0 = now_us();
     if (cra_receiver_start(rt, &ro, &rc) != 0) {
         return 1;
@@ -748,6 +804,14 @@ bench_receiver(int argc, char **argv)
            (unsigned long long)(s1.notifies - s0.notifies));
 
     cra_receiver_stop(rc, 60000);
+    if (with_watch) {
+        nng_close(wsub);
+        pthread_join(wthr, NULL);
+        printf("receiver: the watcher saw %lu events\n",
+               atomic_load(&watched_events));
+    }
+    free(mon_url);
+    free(ev_url);
     crt_pub_close(pub);
     crt_client_close(cli);
     cr_rt_destroy(rt);

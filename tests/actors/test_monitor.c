@@ -577,6 +577,30 @@ Test(monitor, events_published_with_supervisor_events, .timeout = 60) {
     fx_stop(&f);
 }
 
+/* Events are built only while the stream has a subscriber: a PUB socket
+ * with no pipe would drop them anyway (events.h). */
+Test(monitor, events_built_only_while_watched, .timeout = 60) {
+    fixture f;
+    fx_start(&f, 0);
+    for (int i = 0; i < 500 && cr_whereis(f.rt, "events") == CR_NOBODY; i++) {
+        usleep(10 * 1000);
+    }
+    cr_assert(cr_whereis(f.rt, "events") != CR_NOBODY, "events actor up");
+    cr_expect_not(cra_events_enabled(f.rt), "nobody watches yet");
+    sub s;
+    sub_open(&s, f.ev);
+    for (int i = 0; i < 500 && !cra_events_enabled(f.rt); i++) {
+        usleep(10 * 1000);
+    }
+    cr_assert(cra_events_enabled(f.rt), "a subscriber connected");
+    nng_close(s.s);
+    for (int i = 0; i < 500 && cra_events_enabled(f.rt); i++) {
+        usleep(10 * 1000);
+    }
+    cr_expect_not(cra_events_enabled(f.rt), "the subscriber left");
+    fx_stop(&f);
+}
+
 Test(monitor, refuses_remote_and_busy_endpoints, .timeout = 60) {
     cr_rt *rt;
     cr_assert_eq(cr_rt_new(NULL, &rt), 0);
