@@ -59,6 +59,43 @@ set_exit(cr_ctx *a, cr_exit_kind kind, int code, const char *fmt, ...)
     va_end(ap);
 }
 
+int
+cr_defer(void (*fn)(void *arg), void *arg)
+{
+    cr_ctx *a = cri_current();
+    if (a == NULL) {
+        return CR_ENOENT;
+    }
+    for (unsigned i = 0; i < a->ndeferred; i++) {
+        if (a->deferred[i].fn == fn && a->deferred[i].arg == arg) {
+            return 0;
+        }
+    }
+    if (a->ndeferred == CR_DEFER_MAX) {
+        return CR_EFULL;
+    }
+    a->deferred[a->ndeferred].fn = fn;
+    a->deferred[a->ndeferred].arg = arg;
+    a->ndeferred++;
+    return 0;
+}
+
+/* run_deferred runs what cr_defer recorded, in order. What a callback
+ * defers while they run (itself included) runs after them. */
+static void
+run_deferred(cr_ctx *a)
+{
+    while (a->ndeferred > 0) {
+        unsigned n = a->ndeferred;
+        cri_deferred run[CR_DEFER_MAX];
+        memcpy(run, a->deferred, n * sizeof(run[0]));
+        a->ndeferred = 0;
+        for (unsigned i = 0; i < n; i++) {
+            run[i].fn(run[i].arg);
+        }
+    }
+}
+
 /* after_callback folds a callback's return code into the exit reason. */
 static void
 after_callback(cr_ctx *a, int rc, const char *what)
@@ -223,6 +260,10 @@ run(cr_ctx *a)
                      (unsigned long long)a->id, pos, size);
         }
         nng_msg_free(nm);
+        if (a->b->batch_end != NULL) {
+            after_callback(a, a->b->batch_end(a, a->state_ptr), "batch_end");
+        }
+        run_deferred(a);
         if (a->exit_req) {
             return;
         }
@@ -239,6 +280,7 @@ finish(cr_ctx *a)
     if (a->b->terminate != NULL) {
         a->b->terminate(a, a->state_ptr, &a->exit);
     }
+    run_deferred(a);
     cri_calls_drop_actor(rt, a);
     if (a->exit.kind == CR_EXIT_ERROR) {
         CR_WARN("runtime", "actor %llu (%s%s%s) failed: %s (code %d)",
@@ -267,6 +309,7 @@ actor_main(void *arg)
 
     int rc = a->b->init != NULL ? a->b->init(a, a->arg, &a->state_ptr) : 0;
     after_callback(a, rc, "init");
+    run_deferred(a);
     if (!a->exit_req) {
         atomic_store(&a->state, CR_STATE_RUNNING);
         run(a);

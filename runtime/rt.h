@@ -24,6 +24,12 @@ typedef struct cri_pending cri_pending;
 typedef struct cri_timer cri_timer;
 
 /* An actor. cr_ctx is the actor itself (its handle on its own thread). */
+/* One cr_defer request. */
+typedef struct cri_deferred {
+    void (*fn)(void *arg);
+    void *arg;
+} cri_deferred;
+
 struct cr_ctx {
     cr_rt *rt;
     cr_id id;
@@ -47,6 +53,8 @@ struct cr_ctx {
     void *state_ptr;
     bool exit_req;
     cr_exit exit;
+    cri_deferred deferred[CR_DEFER_MAX]; /* cr_defer, run by run_deferred */
+    unsigned ndeferred;
 
     /* Protected by rt->reg_lk. */
     char regname[64];          /* registered name, "" if none */

@@ -4,6 +4,7 @@
  * cycles leaving nothing behind.
  */
 #include <criterion/criterion.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "runtime/rt_helpers.h"
@@ -256,22 +257,31 @@ static const cr_behaviour drain_behaviour = {
     .drain_on_stop = true,
 };
 
-/* Sends 100 messages, stops the actor while it holds the first, sends 5
- * more, releases it; returns how many it handled before exiting. */
-static size_t
-handled_across_a_stop(const cr_behaviour *b)
+/* hundred_behind_one starts an actor of behaviour b, sends it 100
+ * messages and returns once it holds the first in hand. */
+static void
+hundred_behind_one(rec_rt *f, const cr_behaviour *b)
 {
     hold.in_hand = hold.released = false;
-    rec_rt f = {.b = b, .hook = hold_first_hook};
-    cr_assert_eq(rec_rt_up(&f), 0);
+    *f = (rec_rt){.b = b, .hook = hold_first_hook};
+    cr_assert_eq(rec_rt_up(f), 0);
     for (int i = 0; i < 100; i++) {
-        cr_assert_eq(cr_send(f.rt, CR_NOBODY, f.id, cr_msg_new(T_USER)), 0);
+        cr_assert_eq(cr_send(f->rt, CR_NOBODY, f->id, cr_msg_new(T_USER)), 0);
     }
     pthread_mutex_lock(&hold.mu);
     while (!hold.in_hand) {
         pthread_cond_wait(&hold.cv, &hold.mu);
     }
     pthread_mutex_unlock(&hold.mu);
+}
+
+/* Sends 100 messages, stops the actor while it holds the first, sends 5
+ * more, releases it; returns how many it handled before exiting. */
+static size_t
+handled_across_a_stop(const cr_behaviour *b)
+{
+    rec_rt f;
+    hundred_behind_one(&f, b);
     cr_assert_eq(cr_stop(f.rt, f.id), 0);
     for (int i = 0; i < 5; i++) { /* behind the stop: never handled */
         cr_msg *m = cr_msg_new(T_USER);
@@ -298,6 +308,181 @@ Test(runtime_lifecycle, stop_finishes_the_message_in_hand_only)
 Test(runtime_lifecycle, drain_on_stop_handles_what_was_queued_first)
 {
     cr_expect_eq(handled_across_a_stop(&drain_behaviour), 100);
+}
+
+/* ---- batch_end ------------------------------------------------------------ */
+
+/* What batch_end saw: how often it ran, and the handled count each time
+ * (the recorder counts under its lock; batch_end runs on the same thread
+ * after the batch's handles, so it reads a settled count). */
+static struct {
+    atomic_uint calls;
+    atomic_size_t last_seen; /* handled count at the latest call */
+    atomic_size_t max_gap0;  /* calls that saw no new message (must be 0) */
+    size_t prev;             /* actor thread only */
+    int fail_after;          /* > 0: return CR_EFAIL at that call */
+} be;
+
+static int
+be_batch_end(cr_ctx *ctx, void *state)
+{
+    (void)ctx;
+    rec *r = state;
+    pthread_mutex_lock(&r->mu);
+    size_t n = r->n;
+    pthread_mutex_unlock(&r->mu);
+    if (n == be.prev) {
+        atomic_fetch_add(&be.max_gap0, 1);
+    }
+    be.prev = n;
+    atomic_store(&be.last_seen, n);
+    unsigned c = atomic_fetch_add(&be.calls, 1) + 1;
+    return be.fail_after > 0 && (int)c >= be.fail_after ? CR_EFAIL : 0;
+}
+
+static const cr_behaviour batch_behaviour = {
+    .kind = "batcher",
+    .init = rec_b_init,
+    .handle = rec_b_handle,
+    .terminate = rec_b_terminate,
+    .batch_end = be_batch_end,
+};
+
+/* 100 messages queued behind one held in hand: batch_end runs after each
+ * received batch, never on an empty one, and last after the 100th. */
+Test(runtime_lifecycle, batch_end_after_each_batch)
+{
+    rec_rt f;
+    hundred_behind_one(&f, &batch_behaviour);
+    pthread_mutex_lock(&hold.mu);
+    hold.released = true;
+    pthread_cond_broadcast(&hold.cv);
+    pthread_mutex_unlock(&hold.mu);
+    cr_assert_eq(rec_wait(&f.r, 100, 10000), 100);
+    for (int i = 0; i < 1000 && atomic_load(&be.last_seen) != 100; i++) {
+        sleep_ms(5);
+    }
+    cr_expect_eq(atomic_load(&be.last_seen), 100, "called after the last");
+    cr_expect_eq(atomic_load(&be.max_gap0), 0, "never on an empty batch");
+    unsigned calls = atomic_load(&be.calls);
+    cr_expect(calls >= 2 && calls <= 100, "calls %u", calls);
+    rec_rt_down(&f);
+}
+
+/* A batch_end that fails fails the actor, as a handle would. */
+Test(runtime_lifecycle, batch_end_failure_fails_the_actor)
+{
+    be.fail_after = 1;
+    rec_rt f = {.b = &batch_behaviour};
+    cr_assert_eq(rec_rt_up(&f), 0);
+    cr_assert_eq(cr_send(f.rt, CR_NOBODY, f.id, cr_msg_new(T_USER)), 0);
+    cr_assert(rec_wait_term(&f.r, 10000));
+    cr_expect_eq(f.r.why.kind, CR_EXIT_ERROR);
+    cr_expect_eq(f.r.why.code, CR_EFAIL);
+    cr_expect_eq(rec_count(&f.r), 1);
+    rec_rt_down(&f);
+}
+
+/* ---- cr_defer ---------------------------------------------------------- */
+
+/* A log of what ran, in order: 'h' a handle, 'd' the deferred callback,
+ * 'e' the second one, 'i' init, 't' terminate. */
+static struct {
+    pthread_mutex_t mu;
+    char log[64];
+    size_t n;
+    int full_rc; /* cr_defer's answer once CR_DEFER_MAX wait */
+} dl = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void
+dl_put(char c)
+{
+    pthread_mutex_lock(&dl.mu);
+    if (dl.n < sizeof(dl.log) - 1) {
+        dl.log[dl.n++] = c;
+    }
+    pthread_mutex_unlock(&dl.mu);
+}
+
+static void
+dl_fn(void *arg)
+{
+    dl_put(*(const char *)arg);
+}
+
+static void
+noop_fn(void *arg)
+{
+    (void)arg;
+}
+
+static int
+defer_init(cr_ctx *ctx, void *arg, void **state)
+{
+    static const char d = 'd';
+    dl_put('i');
+    cr_defer(dl_fn, (void *)&d);
+    return rec_b_init(ctx, arg, state);
+}
+
+static int
+defer_handle(cr_ctx *ctx, void *state, const cr_msg *m)
+{
+    static const char d = 'd', e = 'e';
+    dl_put('h');
+    cr_defer(dl_fn, (void *)&d);
+    cr_defer(dl_fn, (void *)&d); /* the same again: runs once */
+    cr_defer(dl_fn, (void *)&e);
+    if (cr_msg_type(m) == T_USER + 1) { /* fill the table */
+        static const char k[CR_DEFER_MAX] = {0};
+        for (int i = 0; i < CR_DEFER_MAX; i++) {
+            int rc = cr_defer(noop_fn, (void *)&k[i]);
+            if (rc != 0) {
+                dl.full_rc = rc;
+            }
+        }
+    }
+    return rec_b_handle(ctx, state, m);
+}
+
+static void
+defer_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
+{
+    static const char d = 'd';
+    dl_put('t');
+    cr_defer(dl_fn, (void *)&d);
+    rec_b_terminate(ctx, state, why);
+}
+
+static const cr_behaviour defer_behaviour = {
+    .kind = "deferrer",
+    .init = defer_init,
+    .handle = defer_handle,
+    .terminate = defer_terminate,
+};
+
+/* Deferred work runs on the actor's thread after init, after each
+ * message it was asked for in (an idle actor's batch is one message),
+ * once however often it was asked, and after terminate; a full table
+ * says so and a thread that is no actor is refused. */
+Test(runtime_lifecycle, defer_runs_after_the_work_in_hand)
+{
+    static const char d = 'd';
+    cr_expect_eq(cr_defer(dl_fn, (void *)&d), CR_ENOENT);
+    rec_rt f = {.b = &defer_behaviour};
+    cr_assert_eq(rec_rt_up(&f), 0);
+    cr_assert_eq(cr_send(f.rt, CR_NOBODY, f.id, cr_msg_new(T_USER)), 0);
+    cr_assert_eq(rec_wait(&f.r, 1, 5000), 1);
+    /* sent once the first is in hand: another batch */
+    cr_assert_eq(cr_send(f.rt, CR_NOBODY, f.id, cr_msg_new(T_USER + 1)), 0);
+    cr_assert_eq(rec_wait(&f.r, 2, 5000), 2);
+    cr_assert_eq(cr_stop_wait(f.rt, f.id, 5000), 0);
+    pthread_mutex_lock(&dl.mu);
+    dl.log[dl.n] = '\0';
+    pthread_mutex_unlock(&dl.mu);
+    cr_expect_str_eq(dl.log, "idhdehdetd");
+    cr_expect_eq(dl.full_rc, CR_EFULL, "the ninth distinct callback");
+    rec_rt_down(&f);
 }
 
 Test(runtime_lifecycle, thousand_actors_leave_nothing)

@@ -148,6 +148,14 @@ typedef struct cr_behaviour {
      * actor whose queue is output others count on at shutdown: the events
      * publisher. Bounded: messages queued after the stop are dropped. */
     bool drain_on_stop;
+    /* batch_end: optional; called after the actor has handled the
+     * messages of one received batch, before it waits for the next. A
+     * busy actor's batches hold up to batch_max messages, an idle one's
+     * one: an actor that buffers output (the events publisher) flushes
+     * here, so its output is batched under load and prompt when idle.
+     * Also called when a batch ends early because the actor is exiting.
+     * A non-zero return fails the actor, as from handle. */
+    int (*batch_end)(cr_ctx *ctx, void *state);
 } cr_behaviour;
 
 typedef struct cr_spawn_opts {
@@ -366,6 +374,20 @@ size_t cr_snapshot(cr_rt *rt, cr_actor_info *out, size_t max);
 
 /* cr_rt_actor_count returns the number of live actors. */
 size_t cr_rt_actor_count(cr_rt *rt);
+
+/* ---- deferred work -------------------------------------------------- */
+
+#define CR_DEFER_MAX 8
+
+/* cr_defer asks for fn(arg) to run on the calling actor's own thread once
+ * the work in hand is done: after the handle calls of the batch being
+ * handled and its batch_end, after init, or after terminate. The same
+ * (fn, arg) asked for again before it ran runs once. For work cheaper done
+ * once per batch than once per message, such as sending an actor's events
+ * on in one message (events.h). Returns 0; CR_ENOENT when the caller is
+ * not an actor thread, CR_EFULL when CR_DEFER_MAX other callbacks already
+ * wait: fn is not recorded then, and the caller does the work itself. */
+int cr_defer(void (*fn)(void *arg), void *arg);
 
 /* ---- clock ---------------------------------------------------------- */
 /* cr_now_ms returns CLOCK_MONOTONIC in milliseconds. */
