@@ -31,8 +31,8 @@ cra_events_dropped(void) {
 }
 
 void
-cra_events_count_drop(void) {
-    atomic_fetch_add(&dropped, 1);
+cra_events_count_drop(uint64_t n) {
+    atomic_fetch_add(&dropped, n);
 }
 
 void
@@ -73,22 +73,83 @@ cra_event_text(const char *name, uint64_t wall_ms, json_t *fields) {
     return text;
 }
 
+/* An actor's events wait in its thread's `pending` until the batch of
+ * messages it is handling is done (cr_defer), then go to the events actor
+ * as one message, one event per line: waking the events actor costs far
+ * more than formatting an event (measured: 14-16 us an event when each
+ * was its own message, 40,000 events at a 10,000-flow start-up). Other
+ * threads (nng callbacks) send each event at once. */
+#define PENDING_MAX (32 * 1024)
+
+typedef struct pending {
+    cr_rt *rt;
+    char *buf; /* events, "\n" between them; freed by send_pending */
+    size_t len, cap;
+    uint64_t n;
+} pending;
+
+static _Thread_local pending tl;
+
+static void
+send_pending(void *arg) {
+    (void)arg;
+    if (tl.n > 0) {
+        cr_id to = cr_whereis(tl.rt, "events");
+        cr_msg *m = to != CR_NOBODY
+                        ? cr_msg_new_bytes(CRA_EVENT_MSG, tl.buf, tl.len)
+                        : NULL;
+        if (m == NULL || cr_send(tl.rt, CR_NOBODY, to, m) != 0) {
+            cr_msg_free(m); /* full or gone: events are best effort */
+            cra_events_count_drop(tl.n);
+        }
+    }
+    free(tl.buf);
+    tl = (pending){0};
+}
+
+/* add_pending appends one event's text; false without memory. */
+static bool
+add_pending(cr_rt *rt, const char *text, size_t len) {
+    if (tl.n > 0 && (tl.rt != rt || tl.len + 1 + len > PENDING_MAX)) {
+        send_pending(NULL);
+    }
+    size_t need = tl.len + (tl.n > 0) + len;
+    if (need > tl.cap) {
+        size_t cap = tl.cap ? tl.cap : 1024;
+        while (cap < need) {
+            cap *= 2;
+        }
+        char *b = realloc(tl.buf, cap);
+        if (b == NULL) {
+            return false;
+        }
+        tl.buf = b;
+        tl.cap = cap;
+    }
+    if (tl.n > 0) {
+        tl.buf[tl.len++] = '\n';
+    }
+    memcpy(tl.buf + tl.len, text, len);
+    tl.len += len;
+    tl.rt = rt;
+    tl.n++;
+    return true;
+}
+
 void
 cra_emit(cr_rt *rt, const char *name, json_t *fields) {
-    cr_id to = cra_events_watched() ? cr_whereis(rt, "events") : CR_NOBODY;
-    if (to == CR_NOBODY) {
+    if (!cra_events_watched() || cr_whereis(rt, "events") == CR_NOBODY) {
         json_decref(fields);
         return;
     }
     char *text = cra_event_text(name, cra_wall_ms(), fields);
-    if (text == NULL) {
-        cra_events_count_drop();
+    if (text == NULL || !add_pending(rt, text, strlen(text))) {
+        free(text);
+        cra_events_count_drop(1);
         return;
     }
-    cr_msg *m = cr_msg_new_bytes(CRA_EVENT_MSG, text, strlen(text));
     free(text);
-    if (m == NULL || cr_send(rt, CR_NOBODY, to, m) != 0) {
-        cr_msg_free(m); /* full or gone: events are best effort */
-        cra_events_count_drop();
+    if (cr_defer(send_pending, NULL) != 0) {
+        send_pending(NULL); /* not an actor thread: now */
     }
 }

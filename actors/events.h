@@ -40,7 +40,10 @@
 /* cra_emit publishes event `name` with the fields of `fields` (a JSON
  * object, stolen: cra_emit always releases it; NULL = no fields). Never
  * fails loudly: an event that cannot be delivered is dropped and counted
- * (cra_events_dropped). */
+ * (cra_events_dropped). On an actor's thread the event is stamped now and
+ * sent with that actor's other events once its current batch of messages
+ * is handled (cr_defer); elsewhere it is sent at once. CRA_EVENT_MSG's
+ * payload is therefore one or more events, one per line. */
 void cra_emit(cr_rt *rt, const char *name, json_t *fields);
 
 /* cra_events_enabled reports whether an events actor is running and some
@@ -64,8 +67,8 @@ char *cra_event_text(const char *name, uint64_t wall_ms, json_t *fields);
  * (mailbox full, events actor gone, out of memory). Never fails. */
 uint64_t cra_events_dropped(void);
 
-/* cra_events_count_drop adds one to that count. */
-void cra_events_count_drop(void);
+/* cra_events_count_drop adds n to that count. */
+void cra_events_count_drop(uint64_t n);
 
 /* cra_rfc3339_ms writes wall-clock ms as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
 void cra_rfc3339_ms(uint64_t ms, char *buf, size_t len);

@@ -3,7 +3,11 @@
  *
  * Publishing is one non-blocking nng_send on the PUB socket the receiver
  * opened (PUB drops for a subscriber whose queue is full rather than
- * block, so a slow `nngcat --sub` never slows the daemon down).
+ * block, so a slow `nngcat --sub` never slows the daemon down). The
+ * events of one received batch go out as one message, each on its own
+ * line (at most PUB_BATCH_MAX bytes a message): under load one send and
+ * one write per batch instead of per event, and an idle actor's batch is
+ * a single event, sent at once (cr_behaviour.batch_end).
  *
  * Following: subscriptions are made from this actor's thread with
  * cr_sup_subscribe (a cr_call), first to the root once init has returned
@@ -22,6 +26,7 @@
 #define COMP       "events"
 #define EV_FOLLOW  (CR_MSG_USER + 401) /* payload: none; follow the root */
 #define MAX_FOLLOW 64
+#define PUB_BATCH_MAX (64 * 1024) /* bytes of events in one PUB message */
 
 typedef struct evs {
     const cra_events_opts *o;
@@ -29,6 +34,10 @@ typedef struct evs {
     cr_rt *rt;
     cr_id followed[MAX_FOLLOW]; /* supervisors subscribed to */
     size_t nfollowed;
+    char *out;      /* events of this batch, each + "\n", not yet sent */
+    size_t out_len; /* bytes in out */
+    size_t out_cap;
+    uint64_t out_n; /* events in out */
 } evs;
 
 static json_t *
@@ -95,26 +104,55 @@ cra_sup_event_fields(const cr_sup_event *ev, const char **name) {
     return o;
 }
 
+/* flush publishes what out holds as one message. */
 static void
-publish_text(evs *s, const char *text, size_t len) {
-    char *buf = malloc(len + 1);
-    if (buf == NULL) {
-        cra_events_count_drop();
+flush(evs *s) {
+    if (s->out_len == 0) {
         return;
     }
-    memcpy(buf, text, len);
-    buf[len] = '\n';
-    if (cra_monitor_publish(s->o->ep, buf, len + 1) != 0) {
-        cra_events_count_drop();
+    if (cra_monitor_publish(s->o->ep, s->out, s->out_len) != 0) {
+        cra_events_count_drop(s->out_n);
     }
-    free(buf);
+    s->out_len = 0;
+    s->out_n = 0;
+}
+
+/* publish_text queues the events of one CRA_EVENT_MSG (one per line,
+ * without the last newline). */
+static void
+publish_text(evs *s, const char *text, size_t len) {
+    uint64_t n = 1;
+    for (const char *p = text; (p = memchr(p, '\n', len - (size_t)(p - text)));
+         p++) {
+        n++;
+    }
+    if (s->out_len > 0 && s->out_len + len + 1 > PUB_BATCH_MAX) {
+        flush(s);
+    }
+    if (s->out_len + len + 1 > s->out_cap) {
+        size_t cap = s->out_cap ? s->out_cap : 4096;
+        while (cap < s->out_len + len + 1) {
+            cap *= 2;
+        }
+        char *grown = realloc(s->out, cap);
+        if (grown == NULL) {
+            cra_events_count_drop(n);
+            return;
+        }
+        s->out = grown;
+        s->out_cap = cap;
+    }
+    memcpy(s->out + s->out_len, text, len);
+    s->out_len += len;
+    s->out[s->out_len++] = '\n';
+    s->out_n += n;
 }
 
 static void
 publish(evs *s, const char *name, json_t *fields) {
     char *text = cra_event_text(name, cra_wall_ms(), fields);
     if (text == NULL) {
-        cra_events_count_drop();
+        cra_events_count_drop(1);
         return;
     }
     publish_text(s, text, strlen(text));
@@ -192,7 +230,7 @@ on_sup_event(evs *s, const cr_msg *m) {
     cr_sup_event ev;
     if (cr_sup_event_decode(m, &ev) != 0) {
         CR_WARN(COMP, "undecodable supervisor event dropped");
-        cra_events_count_drop();
+        cra_events_count_drop(1);
         return;
     }
     const char *name;
@@ -253,9 +291,21 @@ e_handle(cr_ctx *ctx, void *state, const cr_msg *m) {
     return 0;
 }
 
+static int
+e_batch_end(cr_ctx *ctx, void *state) {
+    (void)ctx;
+    flush(state);
+    return 0;
+}
+
 static void
 e_terminate(cr_ctx *ctx, void *state, const cr_exit *why) {
-    free(state);
+    evs *s = state;
+    if (s != NULL) {
+        flush(s);
+        free(s->out);
+    }
+    free(s);
 }
 
 const cr_behaviour cra_events_behaviour = {
@@ -265,4 +315,5 @@ const cr_behaviour cra_events_behaviour = {
     .terminate = e_terminate,
     /* the handlers stop just before it, each flow's stop an event */
     .drain_on_stop = true,
+    .batch_end = e_batch_end,
 };

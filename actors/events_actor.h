@@ -3,7 +3,10 @@
  *
  * Registered as "events" (cra_emit finds it by that name). It publishes
  * every CRA_EVENT_MSG it is sent (JSON text, already stamped by cra_emit)
- * as one message: the JSON object and "\n". It also follows the
+ * as one line: the JSON object and "\n". The lines of the events it
+ * handled in one mailbox batch go out as one PUB message (at most 64 KiB;
+ * one line when idle), so a subscriber splits messages on "\n" and sees
+ * one event per line, as `nngcat --sub --raw` prints them. It also follows the
  * supervision tree: it subscribes to the supervisor registered as
  * root_name and, recursively, to every child supervisor it sees start,
  * and turns their events into actor.* events (events.h). Events that

@@ -276,8 +276,14 @@ watcher_main(void *arg)
         if (nng_recvmsg(*sub, &m, 0) != 0) {
             return NULL;
         }
+        const char *body = nng_msg_body(m); /* one event a line */
+        size_t len = nng_msg_len(m);
+        unsigned long n = 0;
+        for (size_t i = 0; i < len; i++) {
+            n += body[i] == '\n';
+        }
         nng_msg_free(m);
-        atomic_fetch_add(&watched_events, 1);
+        atomic_fetch_add(&watched_events, n);
     }
 }
 

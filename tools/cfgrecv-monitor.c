@@ -758,7 +758,8 @@ run_events(const opts *o) {
         return EX_DAEMON;
     }
     uint64_t seen = 0;
-    while (!stop_flag && (o->count == 0 || seen < o->count)) {
+    bool done = false;
+    while (!stop_flag && !done) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int n = poll(&p, 1, 200);
         if (n <= 0) {
@@ -766,14 +767,21 @@ run_events(const opts *o) {
         }
         char *buf;
         size_t len;
-        while ((rv = nng_recv(l.s, &buf, &len,
+        while (!done &&
+               (rv = nng_recv(l.s, &buf, &len,
                               NNG_FLAG_ALLOC | NNG_FLAG_NONBLOCK)) == 0) {
-            print_event(buf, len, o->json);
-            nng_free(buf, len);
-            seen++;
-            if (o->count != 0 && seen >= o->count) {
-                break;
+            /* one message holds one event per line (a batch when busy) */
+            for (size_t at = 0; at < len && !done;) {
+                const char *nl = memchr(buf + at, '\n', len - at);
+                size_t ll = nl != NULL ? (size_t)(nl - (buf + at)) : len - at;
+                if (ll > 0) {
+                    print_event(buf + at, ll, o->json);
+                    seen++;
+                    done = o->count != 0 && seen >= o->count;
+                }
+                at += ll + 1;
             }
+            nng_free(buf, len);
         }
         fflush(stdout);
     }

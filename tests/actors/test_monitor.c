@@ -456,31 +456,60 @@ Test(monitor, answers_in_a_receiver, .timeout = 60) {
 typedef struct sub {
     nng_socket s;
     int fd;
+    char *msg; /* the message being read: one event per line */
+    size_t len, at;
 } sub;
 
 static void
 sub_open(sub *s, const char *url) {
+    memset(s, 0, sizeof(*s));
     cr_assert_eq(nng_sub0_open(&s->s), 0);
     cr_assert_eq(nng_socket_set(s->s, NNG_OPT_SUB_SUBSCRIBE, "", 0), 0);
+    /* room for a burst read only after it was sent: a SUB drops what its
+     * queue cannot hold (default 128 messages) */
+    cr_assert_eq(nng_socket_set_int(s->s, NNG_OPT_RECVBUF, 1024), 0);
     cr_assert_eq(nng_dial(s->s, url, NULL, 0), 0);
     cr_assert_eq(nng_socket_get_int(s->s, NNG_OPT_RECVFD, &s->fd), 0);
 }
 
-/* sub_next returns the next event (parsed) or NULL after wait_ms. */
+static void
+sub_close(sub *s) {
+    if (s->msg != NULL) {
+        nng_free(s->msg, s->len);
+    }
+    nng_close(s->s);
+}
+
+/* sub_next returns the next event (parsed) or NULL after wait_ms. A
+ * message holds one or more events, each a JSON object on its own line,
+ * and ends with a newline. */
 static json_t *
 sub_next(sub *s, int wait_ms) {
     uint64_t end = cr_now_ms() + (uint64_t)wait_ms;
     for (;;) {
+        if (s->msg != NULL && s->at < s->len) {
+            char *line = s->msg + s->at;
+            char *nl = memchr(line, '\n', s->len - s->at);
+            cr_assert_not_null(nl, "a line without its newline");
+            cr_assert(nl > line, "an empty line");
+            s->at += (size_t)(nl - line) + 1;
+            json_t *j = json_loadb(line, (size_t)(nl - line), 0, NULL);
+            cr_assert_not_null(j, "a line that is not one JSON value");
+            return j;
+        }
+        if (s->msg != NULL) {
+            nng_free(s->msg, s->len);
+            s->msg = NULL;
+        }
         char *buf;
         size_t len;
         if (nng_recv(s->s, &buf, &len, NNG_FLAG_ALLOC | NNG_FLAG_NONBLOCK) ==
             0) {
             cr_assert(len > 0 && buf[len - 1] == '\n', "no newline");
-            cr_assert_null(memchr(buf, '\n', len - 1), "two lines");
-            json_t *j = json_loadb(buf, len, 0, NULL);
-            nng_free(buf, len);
-            cr_assert_not_null(j);
-            return j;
+            s->msg = buf;
+            s->len = len;
+            s->at = 0;
+            continue;
         }
         uint64_t now = cr_now_ms();
         if (now >= end) {
@@ -535,6 +564,19 @@ Test(monitor, events_published_with_supervisor_events, .timeout = 60) {
     cr_expect(json_is_integer(json_object_get(j, "n")));
     json_decref(j);
 
+    /* a burst goes out batched, several lines a message when the events
+     * actor is busy: every event arrives, once, in order (300 messages at
+     * most: within both the PUB's and this SUB's queue) */
+    for (int i = 0; i < 300; i++) {
+        cra_emit(f.rt, "test.seq", json_pack("{s:i}", "n", i));
+    }
+    for (int i = 0; i < 300; i++) {
+        j = wait_event(&s, "test.seq", NULL, 5000);
+        cr_assert_not_null(j, "event %d of the burst missing", i);
+        cr_assert_eq(json_integer_value(json_object_get(j, "n")), i);
+        json_decref(j);
+    }
+
     /* a child stopped from outside is restarted: exited, scheduled,
      * restarted, with its supervisor's name */
     cr_id n = CR_NOBODY;
@@ -573,7 +615,51 @@ Test(monitor, events_published_with_supervisor_events, .timeout = 60) {
     cr_expect_str_eq(json_string_value(json_object_get(j, "supervisor")),
                      "handlers");
     json_decref(j);
-    nng_close(s.s);
+    sub_close(&s);
+    fx_stop(&f);
+}
+
+/* An actor that emits 50 events while handling one message. */
+static int
+burst_handle(cr_ctx *ctx, void *state, const cr_msg *m) {
+    (void)state;
+    (void)m;
+    for (int i = 0; i < 50; i++) {
+        cra_emit(cr_ctx_rt(ctx), "test.actor", json_pack("{s:i}", "n", i));
+    }
+    return 0;
+}
+
+static const cr_behaviour burst_behaviour = {.kind = "burst",
+                                             .handle = burst_handle};
+
+/* An actor's events go to the events actor together once its message is
+ * handled, and out as one PUB message, in order. */
+Test(monitor, an_actors_events_leave_together, .timeout = 60) {
+    fixture f;
+    fx_start(&f, 0);
+    sub s;
+    sub_open(&s, f.ev);
+    for (int i = 0; i < 500 && !cra_events_enabled(f.rt); i++) {
+        usleep(10 * 1000);
+    }
+    cr_assert(cra_events_enabled(f.rt), "a subscriber connected");
+    cr_id b;
+    cr_assert_eq(cr_spawn(f.rt, &burst_behaviour, NULL, NULL, &b), 0);
+    cr_assert_eq(cr_send(f.rt, CR_NOBODY, b, cr_msg_new(CR_MSG_USER)), 0);
+    const char *msg = NULL;
+    for (int i = 0; i < 50; i++) {
+        json_t *j = wait_event(&s, "test.actor", NULL, 5000);
+        cr_assert_not_null(j, "event %d missing", i);
+        cr_assert_eq(json_integer_value(json_object_get(j, "n")), i);
+        json_decref(j);
+        if (i == 0) {
+            msg = s.msg;
+        }
+        cr_expect_eq(s.msg, msg, "event %d came in another message", i);
+    }
+    cr_assert_eq(cr_stop_wait(f.rt, b, 5000), 0);
+    sub_close(&s);
     fx_stop(&f);
 }
 
@@ -593,7 +679,7 @@ Test(monitor, events_built_only_while_watched, .timeout = 60) {
         usleep(10 * 1000);
     }
     cr_assert(cra_events_enabled(f.rt), "a subscriber connected");
-    nng_close(s.s);
+    sub_close(&s);
     for (int i = 0; i < 500 && cra_events_enabled(f.rt); i++) {
         usleep(10 * 1000);
     }
