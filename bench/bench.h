@@ -9,7 +9,7 @@
 #include <time.h>
 
 /* Every scenario function. */
-#define BENCH(name, fn) int fn(int argc, char **argv);
+#define BENCH(name, fn, help) int fn(int argc, char **argv);
 #include "bench_list.h"
 #undef BENCH
 

@@ -13,10 +13,11 @@
 typedef struct scenario {
     const char *name;
     int (*fn)(int argc, char **argv);
+    const char *help;
 } scenario;
 
 static const scenario scenarios[] = {
-#define BENCH(name, fn) {#name, fn},
+#define BENCH(name, fn, help) {#name, fn, help},
 #include "bench_list.h"
 #undef BENCH
 };
@@ -57,8 +58,15 @@ main(int argc, char **argv)
             continue;
         }
         if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
-            printf("usage: %s [--list] [SCENARIO...]\n", argv[0]);
-            continue;
+            printf("usage: %s [--list] [SCENARIO [key=value...]]...\n"
+                   "Runs the scenarios named (all without arguments), each "
+                   "against a baseline\nmeasured in the same run.\n\n"
+                   "Scenarios:\n",
+                   argv[0]);
+            for (size_t i = 0; i < NSCEN; i++) {
+                printf("  %-11s %s\n", scenarios[i].name, scenarios[i].help);
+            }
+            return 0;
         }
         size_t i;
         for (i = 0; i < NSCEN; i++) {
