@@ -2,6 +2,7 @@
 #include "events.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +38,18 @@ cra_events_count_drop(uint64_t n) {
 
 void
 cra_rfc3339_ms(uint64_t ms, char *buf, size_t len) {
+    /* gmtime_r and strftime cost more than the rest of an event: the
+     * seconds part is kept per thread and reused within the second */
+    static _Thread_local time_t cached_secs = -1;
+    static _Thread_local char cached[32];
     time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    char date[32];
-    gmtime_r(&secs, &tm);
-    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, len, "%s.%03uZ", date, (unsigned)(ms % 1000));
+    if (secs != cached_secs) {
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_secs = secs;
+    }
+    snprintf(buf, len, "%s.%03uZ", cached, (unsigned)(ms % 1000));
 }
 
 uint64_t
@@ -52,10 +59,22 @@ cra_wall_ms(void) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-char *
-cra_event_text(const char *name, uint64_t wall_ms, json_t *fields) {
-    char ts[40];
-    cra_rfc3339_ms(wall_ms, ts, sizeof(ts));
+/* plain_name: an event name made only of [a-z0-9._-] needs no escaping */
+static bool
+plain_name(const char *name) {
+    for (const char *p = name; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-')) {
+            return false;
+        }
+    }
+    return name[0] != '\0';
+}
+
+/* event_text_json builds the event as one jansson object: for names that
+ * need escaping (or checking: not UTF-8 gives NULL). */
+static char *
+event_text_json(const char *name, const char *ts, json_t *fields) {
     /* event and ts first: jansson keeps insertion order */
     json_t *ev = json_pack("{s:s, s:s}", "event", name, "ts", ts);
     if (ev == NULL) {
@@ -63,13 +82,46 @@ cra_event_text(const char *name, uint64_t wall_ms, json_t *fields) {
         return NULL;
     }
     if (fields != NULL) {
-        json_object_del(fields, "event");
-        json_object_del(fields, "ts");
         json_object_update(ev, fields);
         json_decref(fields);
     }
     char *text = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
+    return text;
+}
+
+char *
+cra_event_text(const char *name, uint64_t wall_ms, json_t *fields) {
+    char ts[40];
+    cra_rfc3339_ms(wall_ms, ts, sizeof(ts));
+    if (fields != NULL) {
+        json_object_del(fields, "event");
+        json_object_del(fields, "ts");
+    }
+    if (!plain_name(name)) {
+        return event_text_json(name, ts, fields);
+    }
+    /* the usual case, written directly: {"event":"NAME","ts":"TS" and
+     * then the fields' own compact dump without its opening brace (the
+     * same text jansson writes for the merged object, at a fraction of
+     * the cost: one object dumped instead of two built and one dumped) */
+    char *body = NULL;
+    if (fields != NULL && json_object_size(fields) > 0) {
+        body = json_dumps(fields, JSON_COMPACT);
+        if (body == NULL) {
+            json_decref(fields);
+            return NULL;
+        }
+    }
+    json_decref(fields);
+    size_t blen = body != NULL ? strlen(body) : 0;
+    size_t cap = strlen(name) + strlen(ts) + blen + 32;
+    char *text = malloc(cap);
+    if (text != NULL) {
+        snprintf(text, cap, "{\"event\":\"%s\",\"ts\":\"%s\"%s%s", name, ts,
+                 body != NULL ? "," : "}", body != NULL ? body + 1 : "");
+    }
+    free(body);
     return text;
 }
 

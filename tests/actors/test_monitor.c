@@ -229,6 +229,29 @@ Test(monitor, event_text_has_event_and_ts_first) {
                      "{\"event\":\"x\",\"ts\":\"1970-01-01T00:00:00.005Z\"}");
     free(t);
     cr_expect_null(cra_event_text("bad\xff", 0, NULL));
+    /* the seconds are cached per thread: the same second again, then
+     * the next one */
+    t = cra_event_text("x", 999, json_object());
+    cr_expect_str_eq(t,
+                     "{\"event\":\"x\",\"ts\":\"1970-01-01T00:00:00.999Z\"}");
+    free(t);
+    t = cra_event_text("x", 1000, NULL);
+    cr_expect_str_eq(t,
+                     "{\"event\":\"x\",\"ts\":\"1970-01-01T00:00:01.000Z\"}");
+    free(t);
+    /* hostile field values are escaped; a name that needs escaping takes
+     * jansson's road and comes out the same way */
+    t = cra_event_text("flow.failed", 5,
+                       json_pack("{s:s, s:s}", "flow", "f\"1\n\x1b[2J",
+                                 "error", "\xc3\xa9"));
+    cr_expect_str_eq(t, "{\"event\":\"flow.failed\",\"ts\":"
+                        "\"1970-01-01T00:00:00.005Z\",\"flow\":"
+                        "\"f\\\"1\\n\\u001B[2J\",\"error\":\"\xc3\xa9\"}");
+    free(t);
+    t = cra_event_text("odd \"name\"", 5, json_pack("{s:i}", "n", 1));
+    cr_expect_str_eq(t, "{\"event\":\"odd \\\"name\\\"\",\"ts\":"
+                        "\"1970-01-01T00:00:00.005Z\",\"n\":1}");
+    free(t);
 }
 
 Test(monitor, sup_event_fields) {
