@@ -108,10 +108,20 @@ static void
 render_flows(sbuf *b, const json_t *flows) {
     json_int_t counts[NSTATES] = {0};
     json_int_t other = 0;
+    const json_t *states = json_object_get(flows, "states");
+    if (states != NULL) { /* a bounded directory: the counts are given */
+        for (size_t i = 0; i < NSTATES; i++) {
+            counts[i] = json_integer_value(json_object_get(states,
+                                                           flow_states[i]));
+        }
+    }
     const char *wk, *fk;
     json_t *wv, *fv;
     json_object_foreach((json_t *)json_object_get(flows, "workspaces"), wk,
                         wv) {
+        if (states != NULL) {
+            break;
+        }
         json_object_foreach(wv, fk, fv) {
             const char *st = json_string_value(json_object_get(fv, "state"));
             size_t i = 0;

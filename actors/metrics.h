@@ -31,7 +31,8 @@
 
 /* cra_metrics_text renders the Prometheus text format (version 0.0.4)
  * from the monitor's documents: status (the `status` answer), actors
- * (cra_monitor_actors_doc) and flows (cra_receiver_flows_json parsed).
+ * (cra_monitor_actors_doc) and flows (cra_receiver_flows_doc: its
+ * "states" counts when given, else the listed flows).
  * Each may be NULL: its metrics are left out. Label values are escaped.
  * Returns malloc'd text, or NULL on allocation failure. */
 char *cra_metrics_text(const json_t *status, const json_t *actors,

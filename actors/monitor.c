@@ -575,20 +575,16 @@ cra_monitor_workspaces_doc(const json_t *flows, const json_t *fmws) {
     return doc;
 }
 
-/* flows_doc returns the merged flow directory, parsed (NULL on failure,
- * *err set). A handler that did not answer leaves its flows out. */
+/* flows_doc returns the merged flow directory (NULL on failure, *err
+ * set): every flow, or with limit the least advanced few and the counts
+ * (cra_receiver_flows_doc). A handler that did not answer leaves its
+ * flows out. */
 static json_t *
-flows_doc(const cra_monitor_opts *o, int *err) {
-    char *s = NULL;
-    int rv = cra_receiver_flows_json(o->recv, QUERY_MS, &s);
-    if (s == NULL) {
-        *err = rv ? rv : CR_ENOMEM;
-        return NULL;
-    }
-    json_t *doc = json_loads(s, 0, NULL);
-    free(s);
+flows_doc(const cra_monitor_opts *o, size_t limit, int *err) {
+    json_t *doc = NULL;
+    int rv = cra_receiver_flows_doc(o->recv, QUERY_MS, limit, &doc);
     if (doc == NULL) {
-        *err = CR_ENOMEM;
+        *err = rv ? rv : CR_ENOMEM;
     }
     return doc;
 }
@@ -603,7 +599,7 @@ error_code_reply(const char *what, int err) {
 static char *
 workspaces_reply(cr_rt *rt, const cra_monitor_opts *o) {
     int err = 0;
-    json_t *flows = flows_doc(o, &err);
+    json_t *flows = flows_doc(o, 0, &err);
     if (flows == NULL) {
         return error_code_reply("flow directory", err);
     }
@@ -630,7 +626,7 @@ static char *
 metrics_text(cr_rt *rt, const cra_monitor_opts *o) {
     int err = 0;
     json_t *st = status_doc(rt, o, &err);
-    json_t *fl = flows_doc(o, &err);
+    json_t *fl = flows_doc(o, 1, &err); /* its counts are what is shown */
     json_t *ac = cra_monitor_actors_doc(rt, "receiver");
     char *text = cra_metrics_text(st, ac, fl, cra_events_dropped());
     json_decref(st);
@@ -640,7 +636,8 @@ metrics_text(cr_rt *rt, const cra_monitor_opts *o) {
 }
 
 static const char *const commands[] = {"status",     "actors",  "flows",
-                                       "workspaces", "metrics", "help"};
+                                       "flows N",    "workspaces", "metrics",
+                                       "help"};
 
 char *
 cra_monitor_answer(cr_rt *rt, const cra_monitor_opts *o, const char *cmd,
@@ -674,7 +671,17 @@ cra_monitor_answer(cr_rt *rt, const cra_monitor_opts *o, const char *cmd,
         return doc ? dump(doc) : error_code_reply("flow manager", err);
     }
     if (strcmp(c, "flows") == 0) {
-        json_t *doc = flows_doc(o, &err);
+        json_t *doc = flows_doc(o, 0, &err);
+        return doc ? dump(doc) : error_code_reply("flow directory", err);
+    }
+    if (strncmp(c, "flows ", 6) == 0) {
+        /* flows N: the N least advanced flows and the counts (top) */
+        char *end;
+        unsigned long lim = strtoul(c + 6, &end, 10);
+        if (c[6] < '1' || c[6] > '9' || *end != '\0' || lim > 1000000) {
+            return error_reply("flows N: N is a count from 1 to 1000000");
+        }
+        json_t *doc = flows_doc(o, (size_t)lim, &err);
         return doc ? dump(doc) : error_code_reply("flow directory", err);
     }
     if (strcmp(c, "actors") == 0) {

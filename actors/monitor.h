@@ -119,7 +119,7 @@ char *cra_monitor_answer(cr_rt *rt, const cra_monitor_opts *o, const char *cmd,
 json_t *cra_monitor_actors_doc(cr_rt *rt, const char *root_name);
 
 /* cra_monitor_workspaces_doc builds the `workspaces` answer from the
- * flows document (cra_receiver_flows_json) and the flow manager's
+ * flows document (cra_receiver_flows_doc) and the flow manager's
  * workspace table (cra_flow_manager_workspaces; may be NULL):
  * {"version": N, "workspaces": {WS: {"version", "flows", "fetching",
  * "states": {STATE: count}}}}. Borrows both; NULL without memory. */

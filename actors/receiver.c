@@ -15,10 +15,12 @@
 #include "fetcher.h"
 #include "flow_manager.h"
 #include "handler_actor.h"
+#include "events.h"
 #include "events_actor.h"
 #include "monitor.h"
 #include "notify_consumer.h"
 #include "recv_msgs.h"
+#include "strmap.h"
 
 #define COMP "receiver"
 #define MAX_HANDLERS 16
@@ -266,17 +268,6 @@ state_rank(const char *s)
 }
 
 static void
-rfc3339_ms(uint64_t ms, char *buf, size_t len)
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char date[32];
-    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, len, "%s.%03uZ", date, (unsigned)(ms % 1000));
-}
-
-static void
 merge_flow(json_t *wss, const char *handler, const cra_flow_info *f,
            uint64_t *since_out)
 {
@@ -311,45 +302,130 @@ merge_flow(json_t *wss, const char *handler, const cra_flow_info *f,
                         json_string(f->state));
     (void)since_out;
     char when[64];
-    rfc3339_ms(f->since_ms, when, sizeof(when));
+    cra_rfc3339_ms(f->since_ms, when, sizeof(when));
     const char *cur = json_string_value(json_object_get(e, "since"));
     if (cur == NULL || strcmp(when, cur) > 0) {
         json_object_set_new(e, "since", json_string(when));
     }
 }
 
+/* One flow of the directory while it is merged: its least advanced state
+ * over the handlers that reported it, and how many did. */
+typedef struct agg {
+    const char *workspace; /* the first report's, borrowed */
+    int rank;
+    unsigned handlers;
+    bool listed;
+} agg;
+
+static const char *const rank_names[] = {"failed", "backoff", "starting",
+                                         "stopping", "running"};
+
+/* flow_key writes "WS\0ID" into buf; returns its length, 0 if too long. */
+static size_t
+flow_key(const char *ws, const char *id, char *buf, size_t cap)
+{
+    size_t wl = strlen(ws), il = strlen(id);
+    if (wl + 1 + il > cap) {
+        return 0;
+    }
+    memcpy(buf, ws, wl);
+    buf[wl] = '\0';
+    memcpy(buf + wl + 1, id, il);
+    return wl + 1 + il;
+}
+
 int
-cra_receiver_flows_json(cra_receiver *r, int timeout_ms, char **out)
+cra_receiver_flows_doc(cra_receiver *r, int timeout_ms, size_t limit,
+                       json_t **out)
 {
     *out = NULL;
     cra_recv_status st = {0};
     cra_flow_manager_status(r->rt, timeout_ms, &st); /* version: best effort */
-    json_t *doc = json_object();
-    json_t *wss = json_object();
-    json_object_set_new(doc, "version", json_integer((json_int_t)st.version));
-    json_object_set_new(doc, "workspaces", wss);
+    cra_flow_info *v[MAX_HANDLERS] = {0};
+    size_t n[MAX_HANDLERS] = {0}, total_infos = 0;
     int rv = 0;
     for (size_t i = 0; i < r->nhandlers; i++) {
         char name[96];
         cra_handler_actor_name(r->handlers[i], name, sizeof(name));
         cr_id h = cr_whereis(r->rt, name);
-        cra_flow_info *v = NULL;
-        size_t n = 0;
         int q = h == CR_NOBODY ? CR_ENOENT
-                               : cra_handler_query(r->rt, h, timeout_ms, &v,
-                                                   &n);
+                               : cra_handler_query(r->rt, h, timeout_ms, &v[i],
+                                                   &n[i]);
         if (q != 0) {
             CR_WARN(COMP, "handler %s did not answer: %s",
                     r->handlers[i]->name, cr_strerror(q));
             rv = q;
-            continue;
         }
-        for (size_t j = 0; j < n; j++) {
-            merge_flow(wss, r->handlers[i]->name, &v[j], NULL);
+        total_infos += n[i];
+    }
+    /* 1. merge the states in C: a jansson object per flow costs ~10 us,
+     * too much to build for 100,000 flows when a few are to be shown */
+    cra_strmap *idx = cra_strmap_new();
+    agg *aggs = calloc(total_infos ? total_infos : 1, sizeof(*aggs));
+    size_t nflows = 0;
+    char key[1024];
+    if (idx == NULL || aggs == NULL) {
+        rv = CR_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < r->nhandlers; i++) {
+        for (size_t j = 0; j < n[i]; j++) {
+            size_t kl =
+                flow_key(v[i][j].workspace, v[i][j].id, key, sizeof(key));
+            if (kl == 0) {
+                continue;
+            }
+            agg *a = cra_strmap_get(idx, key, kl);
+            if (a == NULL) {
+                a = &aggs[nflows];
+                a->workspace = v[i][j].workspace;
+                a->rank = state_rank(v[i][j].state);
+                if (cra_strmap_put(idx, key, kl, a, NULL) != 0) {
+                    rv = CR_ENOMEM;
+                    goto out;
+                }
+                nflows++;
+            } else if (state_rank(v[i][j].state) < a->rank) {
+                a->rank = state_rank(v[i][j].state);
+            }
+            a->handlers++;
         }
-        cra_flow_info_free(v, n);
     }
     /* a flow some handler has not heard of yet is "starting" for it */
+    json_int_t counts[5] = {0};
+    for (size_t k = 0; k < nflows; k++) {
+        if (aggs[k].handlers < r->nhandlers && state_rank("starting") <
+                                                    aggs[k].rank) {
+            aggs[k].rank = state_rank("starting");
+        }
+        counts[aggs[k].rank]++;
+    }
+    /* 2. the flows to list: all, or the `limit` least advanced */
+    size_t listed = 0;
+    for (int rank = 0; rank < 5; rank++) {
+        for (size_t k = 0; k < nflows; k++) {
+            if (aggs[k].rank == rank && (limit == 0 || listed < limit)) {
+                aggs[k].listed = true;
+                listed++;
+            }
+        }
+    }
+    /* 3. their JSON entries, merged over the handlers as before */
+    json_t *doc = json_object();
+    json_t *wss = json_object();
+    json_object_set_new(doc, "version", json_integer((json_int_t)st.version));
+    json_object_set_new(doc, "workspaces", wss);
+    for (size_t i = 0; i < r->nhandlers; i++) {
+        for (size_t j = 0; j < n[i]; j++) {
+            size_t kl =
+                flow_key(v[i][j].workspace, v[i][j].id, key, sizeof(key));
+            agg *a = kl ? cra_strmap_get(idx, key, kl) : NULL;
+            if (a != NULL && a->listed) {
+                merge_flow(wss, r->handlers[i]->name, &v[i][j], NULL);
+            }
+        }
+    }
     const char *wk;
     json_t *wv;
     json_object_foreach(wss, wk, wv) {
@@ -357,25 +433,62 @@ cra_receiver_flows_json(cra_receiver *r, int timeout_ms, char **out)
         json_t *fv;
         json_object_foreach(wv, fk, fv) {
             json_t *hs = json_object_get(fv, "handlers");
-            if (json_object_size(hs) < r->nhandlers) {
-                for (size_t i = 0; i < r->nhandlers; i++) {
-                    if (json_object_get(hs, r->handlers[i]->name) == NULL) {
-                        json_object_set_new(hs, r->handlers[i]->name,
-                                            json_string("starting"));
-                    }
+            for (size_t i = 0; i < r->nhandlers; i++) {
+                if (json_object_get(hs, r->handlers[i]->name) == NULL) {
+                    json_object_set_new(hs, r->handlers[i]->name,
+                                        json_string("starting"));
                 }
-                if (state_rank("starting") <
-                    state_rank(json_string_value(
-                        json_object_get(fv, "state")))) {
-                    json_object_set_new(fv, "state", json_string("starting"));
-                }
+            }
+            /* the merged state, "starting" for a handler yet to hear */
+            const agg *a =
+                cra_strmap_get(idx, key, flow_key(wk, fk, key, sizeof(key)));
+            if (a != NULL) {
+                json_object_set_new(fv, "state",
+                                    json_string(rank_names[a->rank]));
             }
         }
     }
-    *out = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(doc);
-    if (*out == NULL) {
-        return CR_ENOMEM;
+    if (limit != 0) {
+        cra_strmap *wsn = cra_strmap_new();
+        for (size_t k = 0; wsn != NULL && k < nflows; k++) {
+            cra_strmap_put(wsn, aggs[k].workspace, strlen(aggs[k].workspace),
+                           &aggs[k], NULL);
+        }
+        json_t *states = json_object();
+        for (int i = 0; i < 5; i++) {
+            json_object_set_new(states, rank_names[i], json_integer(counts[i]));
+        }
+        json_object_set_new(doc, "total", json_integer((json_int_t)nflows));
+        json_object_set_new(doc, "workspace_count",
+                            json_integer(wsn ? (json_int_t)cra_strmap_count(wsn)
+                                             : 0));
+        json_object_set_new(doc, "states", states);
+        json_object_set_new(doc, "truncated", json_boolean(listed < nflows));
+        cra_strmap_free(wsn, NULL);
+    }
+    *out = doc;
+out:
+    cra_strmap_free(idx, NULL);
+    free(aggs);
+    for (size_t i = 0; i < r->nhandlers; i++) {
+        cra_flow_info_free(v[i], n[i]);
+    }
+    if (*out == NULL && rv == 0) {
+        rv = CR_ENOMEM;
     }
     return rv;
+}
+
+int
+cra_receiver_flows_json(cra_receiver *r, int timeout_ms, char **out)
+{
+    json_t *doc;
+    *out = NULL;
+    int rv = cra_receiver_flows_doc(r, timeout_ms, 0, &doc);
+    if (doc == NULL) {
+        return rv;
+    }
+    *out = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(doc);
+    return *out == NULL ? CR_ENOMEM : rv;
 }

@@ -20,6 +20,8 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
+
 #include "cfgrecv/actor.h"
 #include "flow_handler.h"
 
@@ -70,6 +72,17 @@ int cra_receiver_resync(cra_receiver *r, const char *why);
  * flow's state is "running" only when every handler has it running,
  * otherwise the least advanced handler's state. 0 or a CR_E* code. */
 int cra_receiver_flows_json(cra_receiver *r, int timeout_ms, char **out);
+
+/* cra_receiver_flows_doc is the same directory as a jansson document
+ * (*out, the caller's). limit 0 lists every flow; otherwise at most limit
+ * flows are listed, the least advanced first (failed, backoff, starting,
+ * stopping, running), and the document also has "total" (flows),
+ * "workspace_count", "states" {STATE: count} over every flow, and
+ * "truncated". States are merged in C, so a small limit costs little at
+ * 100,000 flows. 0 or a CR_E* code (a handler that did not answer leaves
+ * its flows out; *out is still set unless out of memory). */
+int cra_receiver_flows_doc(cra_receiver *r, int timeout_ms, size_t limit,
+                           json_t **out);
 
 /* cra_receiver_stop stops the tree (reverse start order; every flow is
  * stopped by its handlers) and frees r. Returns 0, or CR_ETIMEDOUT if a

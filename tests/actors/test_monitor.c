@@ -437,13 +437,29 @@ Test(monitor, answers_in_a_receiver, .timeout = 60) {
     json_decref(want);
     json_decref(j);
 
+    j = answer(&f, "flows 20", 8);
+    want = json_pack("{s:i, s:{}, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:i}, s:b}",
+                     "version", 0, "workspaces", "total", 0, "workspace_count",
+                     0, "states", "failed", 0, "backoff", 0, "starting", 0,
+                     "stopping", 0, "running", 0, "truncated", 0);
+    cr_expect(json_equal(j, want), "flows 20 with no flows");
+    json_decref(want);
+    json_decref(j);
+    static const char *const bad_n[] = {"flows 0", "flows x", "flows 5x",
+                                        "flows -1", "flows 2000000"};
+    for (size_t i = 0; i < sizeof(bad_n) / sizeof(bad_n[0]); i++) {
+        j = answer(&f, bad_n[i], strlen(bad_n[i]));
+        cr_expect_not_null(json_object_get(j, "error"), "%s", bad_n[i]);
+        json_decref(j);
+    }
+
     j = answer(&f, "workspaces", 10);
     cr_expect(json_is_object(
         json_object_get(json_object_get(j, "workspaces"), "default")));
     json_decref(j);
 
     j = answer(&f, "help", 4);
-    cr_expect_eq(json_array_size(json_object_get(j, "commands")), 6);
+    cr_expect_eq(json_array_size(json_object_get(j, "commands")), 7);
     json_decref(j);
 
     /* errors: unknown, empty, garbage, oversized */

@@ -833,6 +833,46 @@ Test(receiver, non_json_value_fails_that_flow_only)
     cr_assert_eq(probe_get("ws", "bad").starts, 0);
 }
 
+/* A bounded directory lists the least advanced flows first and counts
+ * them all; the full one lists every flow and no counts. */
+Test(receiver, bounded_directory_lists_the_worst_first)
+{
+    start_svc(req_url, svc_notify_url);
+    put("ws1", "a", "{}");
+    put("ws2", "bad", "not json at all");
+    put("ws2", "c", "{}");
+    start_receiver(svc_notify_url);
+    WAIT_UNTIL(probe_running() == 2, 10000);
+    json_t *doc = NULL;
+    WAIT_UNTIL((json_decref(doc), doc = NULL,
+                cra_receiver_flows_doc(recv_, 5000, 1, &doc) == 0 &&
+                    json_integer_value(json_object_get(
+                        json_object_get(doc, "states"), "failed")) == 1),
+               5000);
+    cr_expect_eq(json_integer_value(json_object_get(doc, "total")), 3);
+    cr_expect_eq(json_integer_value(json_object_get(doc, "workspace_count")),
+                 2);
+    const json_t *st = json_object_get(doc, "states");
+    cr_expect_eq(json_integer_value(json_object_get(st, "running")), 2);
+    cr_expect_eq(json_integer_value(json_object_get(st, "starting")), 0);
+    cr_expect(json_is_true(json_object_get(doc, "truncated")));
+    const json_t *wss = json_object_get(doc, "workspaces");
+    cr_assert_eq(json_object_size(wss), 1, "one flow listed");
+    const json_t *bad = json_object_get(json_object_get(wss, "ws2"), "bad");
+    cr_assert_not_null(bad, "the failed flow first");
+    cr_expect_str_eq(json_string_value(json_object_get(bad, "state")),
+                     "failed");
+    json_decref(doc);
+
+    cr_assert_eq(cra_receiver_flows_doc(recv_, 5000, 0, &doc), 0);
+    cr_expect_null(json_object_get(doc, "total"), "no counts when full");
+    wss = json_object_get(doc, "workspaces");
+    cr_expect_eq(json_object_size(json_object_get(wss, "ws1")) +
+                     json_object_size(json_object_get(wss, "ws2")),
+                 3);
+    json_decref(doc);
+}
+
 Test(receiver, stop_stops_every_flow_in_order)
 {
     start_svc(req_url, svc_notify_url);
