@@ -340,14 +340,17 @@ fstats(void)
     return st;
 }
 
+/* WAIT_UNTIL polls cond every 10 ms for up to ms, and asserts on the last
+ * evaluation (evaluating it once more could see a later state). */
 #define WAIT_UNTIL(cond, ms)                                                   \
     do {                                                                       \
         int waited_ = 0;                                                       \
-        while (!(cond) && waited_ < (ms)) {                                    \
+        bool met_;                                                             \
+        while (!(met_ = (cond)) && waited_ < (ms)) {                           \
             usleep(10000);                                                     \
             waited_ += 10;                                                     \
         }                                                                      \
-        cr_assert((cond), "timed out waiting for: %s", #cond);               \
+        cr_assert(met_, "timed out waiting for: %s", #cond);                   \
     } while (0)
 
 /* synced: the first resync is complete and nothing is being fetched */
