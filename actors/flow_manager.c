@@ -63,8 +63,12 @@ typedef struct wsst {
 typedef struct fm {
     const cra_flow_manager_opts *o;
     cr_ctx *ctx;
-    cr_id *handler_ids; /* per o->handlers: the instance this actor's own
-                           syncs reach (RM_HANDLER_UP from it is no news) */
+    cr_id *handler_ids; /* per o->handlers: the instance this actor's
+                           messages reach (RM_HANDLER_UP from it is no
+                           news), CR_NOBODY before the first */
+    bool *handler_missed; /* per o->handlers: a message did not reach the
+                             instance now running (it was absent, died or
+                             restarted): its RM_HANDLER_UP needs it all */
     cra_strmap *ws; /* name -> wsst */
     uint64_t seen_version;
     uint64_t nflows;
@@ -156,7 +160,9 @@ fetcher_id(fm *s)
     return cr_whereis(cr_ctx_rt(s->ctx), "fetcher");
 }
 
-static void
+/* send_or_wait sends m (owned from here on) to `to`, waiting up to 10 s
+ * for room; 0 or the error (logged, m freed). */
+static int
 send_or_wait(fm *s, cr_id to, cr_msg *m, const char *what)
 {
     int rv = cr_ctx_send_wait(s->ctx, to, m, 10000);
@@ -164,6 +170,7 @@ send_or_wait(fm *s, cr_id to, cr_msg *m, const char *what)
         CR_WARN(COMP, "cannot send %s: %s", what, cr_strerror(rv));
         cr_msg_free(m);
     }
+    return rv;
 }
 
 /* push_name appends a workspace name (a record's key: stable, records
@@ -252,14 +259,24 @@ to_handlers(fm *s, cr_msg *m)
     for (size_t i = 0; i < s->o->nhandlers; i++) {
         cr_id h = handler_id(s, i, name);
         if (h == CR_NOBODY) {
-            continue; /* restarting: it asks for everything when up */
+            /* not up yet, or restarting: it asks for everything when up */
+            s->handler_missed[i] = true;
+            continue;
         }
+        if (s->handler_ids[i] != CR_NOBODY && s->handler_ids[i] != h) {
+            s->handler_missed[i] = true; /* a new instance: the old one's
+                                            queue is gone */
+        }
+        s->handler_ids[i] = h;
         cr_msg *c = cr_msg_dup(m);
         if (c == NULL) {
             CR_ERROR(COMP, "out of memory sending to %s", name);
+            s->handler_missed[i] = true;
             continue;
         }
-        send_or_wait(s, h, c, name);
+        if (send_or_wait(s, h, c, name) != 0) {
+            s->handler_missed[i] = true;
+        }
     }
     cr_msg_free(m);
 }
@@ -881,21 +898,32 @@ on_handler_up(fm *s, const cr_msg *m)
 {
     rm_str name = {"?", 1};
     rm_text_decode(m, &name);
-    /* A handler's init runs on its own thread, maybe after this actor
-     * started: an instance that existed when this actor began already
-     * gets its syncs (it was registered, its mailbox queues them). Only
-     * a new instance (a restart) needs the whole set again. */
+    /* A handler's init runs on its own thread, before or after this
+     * actor started: an instance that every message of this actor has
+     * reached (or that none was sent to yet) is in sync. Only an instance
+     * that missed one (a restart, or not up when a sync went out) needs
+     * the whole set again. */
     cr_id from = cr_msg_from(m);
-    for (size_t i = 0; i < s->o->nhandlers; i++) {
-        if (s->handler_ids[i] == from && from != CR_NOBODY) {
-            CR_DEBUG(COMP, "handler %.*s up: already synced",
-                     (int)name.len, name.p);
-            return 0;
-        }
-        if (strlen(s->o->handlers[i]) == name.len &&
-            memcmp(s->o->handlers[i], name.p, name.len) == 0) {
-            s->handler_ids[i] = from;
-        }
+    size_t i = 0;
+    while (i < s->o->nhandlers &&
+           !(strlen(s->o->handlers[i]) == name.len &&
+             memcmp(s->o->handlers[i], name.p, name.len) == 0)) {
+        i++;
+    }
+    if (i == s->o->nhandlers) {
+        CR_WARN(COMP, "RM_HANDLER_UP from unknown handler %.*s ignored",
+                (int)name.len, name.p);
+        return 0;
+    }
+    bool in_sync = !s->handler_missed[i] &&
+                   (s->handler_ids[i] == from ||
+                    s->handler_ids[i] == CR_NOBODY);
+    s->handler_ids[i] = from;
+    s->handler_missed[i] = false;
+    if (in_sync) {
+        CR_DEBUG(COMP, "handler %.*s up: already in sync", (int)name.len,
+                 name.p);
+        return 0;
     }
     const char *k;
     size_t kl;
@@ -988,12 +1016,9 @@ fm_init(cr_ctx *ctx, void *arg, void **state)
         return CR_EINVAL; /* both required: the receiver owns them */
     }
     s->handler_ids = calloc(s->o->nhandlers + 1, sizeof(cr_id));
-    if (s->handler_ids == NULL) {
+    s->handler_missed = calloc(s->o->nhandlers + 1, sizeof(bool));
+    if (s->handler_ids == NULL || s->handler_missed == NULL) {
         return CR_ENOMEM;
-    }
-    char name[96];
-    for (size_t i = 0; i < s->o->nhandlers; i++) {
-        s->handler_ids[i] = handler_id(s, i, name); /* before any sync */
     }
     if ((s->ws = cra_strmap_new()) == NULL) {
         return CR_ENOMEM;
@@ -1057,6 +1082,7 @@ fm_terminate(cr_ctx *ctx, void *state, const cr_exit *why)
         return;
     }
     free(s->handler_ids);
+    free(s->handler_missed);
     cra_strmap_free(s->ws, ws_free);
     cra_strmap_free(s->round, NULL);
     free(s->batch);

@@ -876,6 +876,24 @@ Test(receiver, bounded_directory_lists_the_worst_first)
     json_decref(doc);
 }
 
+/* Handlers that come up after the flow manager, before or after its
+ * first sync went out, are synced once: the start-up makes one full
+ * resync (the notify stream connecting), not one more per handler. */
+Test(receiver, start_up_resyncs_once)
+{
+    start_with_flow(svc_notify_url, "ws", "a");
+    for (int round = 0; round < 5; round++) {
+        if (round > 0) { /* a new receiver on the same service */
+            cr_assert_eq(cra_receiver_stop(recv_, 30000), 0);
+            recv_ = NULL;
+            start_receiver(svc_notify_url);
+            WAIT_UNTIL(probe_get("ws", "a").running && settled(), 10000);
+        }
+        usleep(200000); /* a late RM_HANDLER_UP would resync by now */
+        cr_expect_eq(status().resyncs, 1, "round %d", round);
+    }
+}
+
 Test(receiver, stop_stops_every_flow_in_order)
 {
     start_svc(req_url, svc_notify_url);
