@@ -190,7 +190,7 @@ add_pending(cr_rt *rt, const char *text, size_t len) {
 
 void
 cra_emit(cr_rt *rt, const char *name, json_t *fields) {
-    if (!cra_events_watched() || cr_whereis(rt, "events") == CR_NOBODY) {
+    if (!cra_events_enabled(rt)) {
         json_decref(fields);
         return;
     }

@@ -253,14 +253,16 @@ cra_receiver_stop(cra_receiver *r, int timeout_ms)
 
 /* ---- the merged flow directory --------------------------------------- */
 
+/* Flow states, least advanced first: a flow's merged state is the lowest
+ * rank any handler reports. */
+static const char *const rank_names[] = {"failed", "backoff", "starting",
+                                         "stopping", "running"};
+
 static int
 state_rank(const char *s)
 {
-    /* least advanced first */
-    static const char *const order[] = {"failed", "backoff", "starting",
-                                        "stopping", "running"};
     for (int i = 0; i < 5; i++) {
-        if (strcmp(s, order[i]) == 0) {
+        if (strcmp(s, rank_names[i]) == 0) {
             return i;
         }
     }
@@ -278,14 +280,11 @@ merge_flow(json_t *wss, const char *handler, const cra_flow_info *f,
     }
     json_t *e = json_object_get(ws, f->id);
     if (e == NULL) {
+        /* "state" is replaced by the merged one (cra_receiver_flows_doc) */
         e = json_pack("{s:s, s:s, s:i, s:s, s:n, s:{}}", "state", f->state,
                       "blueprint", f->blueprint, "restarts", 0, "since", "",
                       "error", "handlers");
         json_object_set_new(ws, f->id, e);
-    }
-    json_t *st = json_object_get(e, "state");
-    if (state_rank(f->state) < state_rank(json_string_value(st))) {
-        json_object_set_new(e, "state", json_string(f->state));
     }
     if (f->blueprint[0] != '\0' &&
         json_string_length(json_object_get(e, "blueprint")) == 0) {
@@ -317,9 +316,6 @@ typedef struct agg {
     unsigned handlers;
     bool listed;
 } agg;
-
-static const char *const rank_names[] = {"failed", "backoff", "starting",
-                                         "stopping", "running"};
 
 /* flow_key writes "WS\0ID" into buf; returns its length, 0 if too long. */
 static size_t
