@@ -866,9 +866,11 @@ frame(client *c, const opts *o, rates *rt, lines *out, size_t rows, char *err,
     /* the daemon lists only the flows there is room for, the least
      * advanced first, and counts them all: at 100,000 flows the whole
      * directory takes seconds to build and ~18 MB to send */
-    size_t head = out->n + 9 + tree.n; /* lines before the flow table */
+    /* lines that are not flow rows: those so far, six more above the
+     * table, the tree, the table's header and a "more" line */
+    size_t used = out->n + 6 + tree.n + 2;
     size_t room = rows == 0 ? TOP_PLAIN_FLOWS
-                            : (rows > head + 3 ? rows - head - 2 : 1);
+                            : (rows > used + 1 ? rows - used : 1);
     char q[32];
     snprintf(q, sizeof(q), "flows %zu", room);
     if ((ex = ask_json(c, q, &fl, err, errlen)) != EX_OK) {
