@@ -11,7 +11,9 @@
 #  - 200 flows with workers started and stopped: no zombie (/proc), no
 #    thread per worker;
 #  - SIGTERM stops every worker (and runs the stop hooks) within the
-#    grace; a daemon killed with SIGKILL takes its workers with it.
+#    grace; a daemon killed with SIGKILL takes its workers with it;
+#  - a second SIGTERM while a stop hook hangs exits 1 at once, saying so,
+#    and the hook dies with the daemon.
 set -euo pipefail
 
 BIN=${CFGRECV_BIN:?CFGRECV_BIN must point at the built tools}
@@ -105,6 +107,7 @@ cat >"$D/hook.sh" <<EOF
 sum=\$(md5sum | cut -c1-8)
 echo "\$1|\$2|\$3|\$CFGRECV_WORKSPACE|\$CFGRECV_FLOW|\$CFGRECV_BLUEPRINT|\$sum" >>"$D/calls"
 case "\$3" in slow*) sleep 0.2 ;; esac
+case "\$1|\$3" in "stop|hang"*) echo \$\$ >"$D/hang.pid"; exec sleep 30 ;; esac
 exit 0
 EOF
 cat >"$D/worker.sh" <<EOF
@@ -307,4 +310,26 @@ for p in $wpids; do
     wait_for 5 "worker $p to die with the daemon" sh -c "! kill -0 $p 2>/dev/null"
 done
 echo "ok: workers die with a killed daemon"
+
+# ---- 7. a second SIGTERM while stopping exits at once ----------------------
+rm -f "$D/hang.pid"
+start_daemon
+ctl put-flow w7 hang1 "$D/f.json"
+wait_for 20 "hang1 running" flows_eq 'j["workspaces"].get("w7", {}).get("hang1", {}).get("state")' running
+kill -TERM "$DPID"
+wait_for 10 "the hanging stop hook" test -s "$D/hang.pid"
+hpid=$(cat "$D/hang.pid")
+kill -0 "$DPID" 2>/dev/null || fail "the daemon did not wait for its stop hook"
+t0=$(date +%s%N)
+kill -TERM "$DPID"
+set +e
+wait "$DPID"; rc=$?
+set -e
+DPID=
+took=$((($(date +%s%N) - t0) / 1000000))
+[ "$rc" = 1 ] || fail "second SIGTERM: exit $rc, want 1"
+[ "$took" -lt 2000 ] || fail "second SIGTERM: exit took $took ms"
+grep -q "second SIGTERM while stopping" "$D/daemon.log" || fail "no log line for the second SIGTERM"
+wait_for 5 "the hook $hpid to die with the daemon" sh -c "! kill -0 $hpid 2>/dev/null"
+echo "ok: a second SIGTERM exits 1 in $took ms"
 echo "PASS"
