@@ -5,6 +5,8 @@
  */
 #include "json_scan.h"
 
+#include "utf8.h"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -94,35 +96,14 @@ static int
 utf8(scan *s, char *out, size_t *n, size_t cap)
 {
     const unsigned char *p = s->p;
-    unsigned c = p[0], cp, len;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return fail(s, "invalid UTF-8");
+    int len = cra_utf8_seq(p, (size_t)(s->end - p));
+    if (len < 0) {
+        return fail(s, len == CRA_UTF8_TRUNCATED ? "truncated UTF-8"
+                                                 : "invalid UTF-8");
     }
-    if ((size_t)(s->end - p) < len) {
-        return fail(s, "truncated UTF-8");
-    }
-    for (unsigned i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            return fail(s, "invalid UTF-8");
-        }
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return fail(s, "invalid UTF-8");
-    }
-    if (out != NULL && *n + len < cap) {
-        memcpy(out + *n, p, len);
-        *n += len;
+    if (out != NULL && *n + (size_t)len < cap) {
+        memcpy(out + *n, p, (size_t)len);
+        *n += (size_t)len;
     }
     s->p += len;
     return 0;

@@ -345,6 +345,20 @@ cra_monitor_publish(cra_monitor_endpoints *ep, const char *text, size_t len) {
 
 /* ---- answers ---------------------------------------------------------- */
 
+/* with_newline appends "\n" to the malloc'd text s of length n (freed
+ * on failure). */
+static char *
+with_newline(char *s, size_t n) {
+    char *t = s ? realloc(s, n + 2) : NULL;
+    if (t == NULL) {
+        free(s);
+        return NULL;
+    }
+    t[n] = '\n';
+    t[n + 1] = '\0';
+    return t;
+}
+
 /* dump returns compact JSON text + "\n" and releases doc. */
 static char *
 dump(json_t *doc) {
@@ -353,18 +367,7 @@ dump(json_t *doc) {
     }
     char *s = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(doc);
-    if (s == NULL) {
-        return NULL;
-    }
-    size_t n = strlen(s);
-    char *t = realloc(s, n + 2);
-    if (t == NULL) {
-        free(s);
-        return NULL;
-    }
-    t[n] = '\n';
-    t[n + 1] = '\0';
-    return t;
+    return s ? with_newline(s, strlen(s)) : NULL;
 }
 
 static char *
@@ -526,11 +529,11 @@ cra_monitor_actors_doc(cr_rt *rt, const char *root_name) {
 }
 
 json_t *
-cra_monitor_workspaces_doc(const json_t *flows, const json_t *fmws) {
+cra_monitor_workspaces_doc(const json_t *states, const json_t *fmws) {
     json_t *out = json_object();
     json_t *doc = json_pack(
         "{s:I, s:o}", "version",
-        (json_int_t)json_integer_value(json_object_get(flows, "version")),
+        (json_int_t)json_integer_value(json_object_get(states, "version")),
         "workspaces", out);
     if (doc == NULL) {
         return NULL;
@@ -548,37 +551,31 @@ cra_monitor_workspaces_doc(const json_t *flows, const json_t *fmws) {
                 "fetching", json_is_true(json_object_get(v, "fetching")),
                 "states"));
     }
-    json_object_foreach((json_t *)json_object_get(flows, "workspaces"), k, v) {
+    json_object_foreach((json_t *)json_object_get(states, "workspaces"), k,
+                        v) {
         json_t *e = json_object_get(out, k);
         if (e == NULL) {
             /* known to the handlers but not (yet) to the flow manager */
-            e = json_pack("{s:n, s:I, s:b, s:{}}", "version", "flows",
-                          (json_int_t)json_object_size(v), "fetching", 0,
-                          "states");
+            json_int_t n = 0;
+            const char *sk;
+            json_t *sv;
+            json_object_foreach(v, sk, sv) {
+                n += json_integer_value(sv);
+            }
+            e = json_pack("{s:n, s:I, s:b, s:{}}", "version", "flows", n,
+                          "fetching", 0, "states");
             if (e == NULL) {
                 continue;
             }
             json_object_set_new(out, k, e);
         }
-        json_t *states = json_object_get(e, "states");
-        const char *fk;
-        json_t *fv;
-        json_object_foreach(v, fk, fv) {
-            const char *st = json_string_value(json_object_get(fv, "state"));
-            if (st == NULL || states == NULL) {
-                continue;
-            }
-            json_int_t c = json_integer_value(json_object_get(states, st));
-            json_object_set_new(states, st, json_integer(c + 1));
-        }
+        json_object_update(json_object_get(e, "states"), v);
     }
     return doc;
 }
 
-/* flows_doc returns the merged flow directory (NULL on failure, *err
- * set): every flow, or with limit the least advanced few and the counts
- * (cra_receiver_flows_doc). A handler that did not answer leaves its
- * flows out. */
+/* flows_doc returns the merged flow directory with the counts, parsed
+ * (cra_receiver_flows_doc), or NULL with *err set. */
 static json_t *
 flows_doc(const cra_monitor_opts *o, size_t limit, int *err) {
     json_t *doc = NULL;
@@ -596,12 +593,25 @@ error_code_reply(const char *what, int err) {
     return error_reply(buf);
 }
 
+/* flows_reply answers `flows` and `flows N`: the directory's text as
+ * cra_receiver_flows_text writes it, no jansson document on the way. */
+static char *
+flows_reply(const cra_monitor_opts *o, size_t limit) {
+    char *text = NULL;
+    size_t len = 0;
+    int rv = cra_receiver_flows_text(o->recv, QUERY_MS, limit, &text, &len);
+    if (text == NULL) {
+        return error_code_reply("flow directory", rv ? rv : CR_ENOMEM);
+    }
+    return with_newline(text, len);
+}
+
 static char *
 workspaces_reply(cr_rt *rt, const cra_monitor_opts *o) {
-    int err = 0;
-    json_t *flows = flows_doc(o, 0, &err);
+    json_t *flows = NULL;
+    int err = cra_receiver_workspace_states(o->recv, QUERY_MS, &flows);
     if (flows == NULL) {
-        return error_code_reply("flow directory", err);
+        return error_code_reply("flow directory", err ? err : CR_ENOMEM);
     }
     char *text = NULL;
     json_t *fmws = NULL;
@@ -671,8 +681,7 @@ cra_monitor_answer(cr_rt *rt, const cra_monitor_opts *o, const char *cmd,
         return doc ? dump(doc) : error_code_reply("flow manager", err);
     }
     if (strcmp(c, "flows") == 0) {
-        json_t *doc = flows_doc(o, 0, &err);
-        return doc ? dump(doc) : error_code_reply("flow directory", err);
+        return flows_reply(o, 0);
     }
     if (strncmp(c, "flows ", 6) == 0) {
         /* flows N: the N least advanced flows and the counts (top) */
@@ -681,8 +690,7 @@ cra_monitor_answer(cr_rt *rt, const cra_monitor_opts *o, const char *cmd,
         if (c[6] < '1' || c[6] > '9' || *end != '\0' || lim > 1000000) {
             return error_reply("flows N: N is a count from 1 to 1000000");
         }
-        json_t *doc = flows_doc(o, (size_t)lim, &err);
-        return doc ? dump(doc) : error_code_reply("flow directory", err);
+        return flows_reply(o, (size_t)lim);
     }
     if (strcmp(c, "actors") == 0) {
         return dump(cra_monitor_actors_doc(rt, "receiver"));

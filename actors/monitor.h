@@ -119,10 +119,10 @@ char *cra_monitor_answer(cr_rt *rt, const cra_monitor_opts *o, const char *cmd,
 json_t *cra_monitor_actors_doc(cr_rt *rt, const char *root_name);
 
 /* cra_monitor_workspaces_doc builds the `workspaces` answer from the
- * flows document (cra_receiver_flows_doc) and the flow manager's
- * workspace table (cra_flow_manager_workspaces; may be NULL):
+ * flow states per workspace (cra_receiver_workspace_states) and the flow
+ * manager's workspace table (cra_flow_manager_workspaces; may be NULL):
  * {"version": N, "workspaces": {WS: {"version", "flows", "fetching",
  * "states": {STATE: count}}}}. Borrows both; NULL without memory. */
-json_t *cra_monitor_workspaces_doc(const json_t *flows, const json_t *fmws);
+json_t *cra_monitor_workspaces_doc(const json_t *states, const json_t *fmws);
 
 #endif

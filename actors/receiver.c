@@ -13,6 +13,7 @@
 #include "cfgrecv/log.h"
 #include "cfgrecv/supervisor.h"
 #include "fetcher.h"
+#include "flow_dir.h"
 #include "flow_manager.h"
 #include "handler_actor.h"
 #include "events.h"
@@ -20,10 +21,9 @@
 #include "monitor.h"
 #include "notify_consumer.h"
 #include "recv_msgs.h"
-#include "strmap.h"
 
 #define COMP "receiver"
-#define MAX_HANDLERS 16
+#define MAX_HANDLERS CRA_FLOW_DIR_MAX_HANDLERS
 
 struct cra_receiver {
     cr_rt *rt;
@@ -253,238 +253,88 @@ cra_receiver_stop(cra_receiver *r, int timeout_ms)
 
 /* ---- the merged flow directory --------------------------------------- */
 
-/* Flow states, least advanced first: a flow's merged state is the lowest
- * rank any handler reports. */
-static const char *const rank_names[] = {"failed", "backoff", "starting",
-                                         "stopping", "running"};
+typedef struct dir_query {
+    cra_flow_info *v[MAX_HANDLERS];
+    size_t n[MAX_HANDLERS];
+    uint64_t version;
+    cra_flow_dir *dir; /* NULL without memory */
+} dir_query;
 
+/* dir_ask asks every handler for its flows and merges them (flow_dir.h).
+ * Returns 0, or the error of a handler that did not answer (its flows are
+ * left out); free q with dir_done either way. */
 static int
-state_rank(const char *s)
+dir_ask(cra_receiver *r, int timeout_ms, dir_query *q)
 {
-    for (int i = 0; i < 5; i++) {
-        if (strcmp(s, rank_names[i]) == 0) {
-            return i;
+    memset(q, 0, sizeof(*q));
+    cra_recv_status st = {0};
+    cra_flow_manager_status(r->rt, timeout_ms, &st); /* version: best effort */
+    q->version = st.version;
+    int rv = 0;
+    for (size_t i = 0; i < r->nhandlers; i++) {
+        char name[96];
+        cra_handler_actor_name(r->handlers[i], name, sizeof(name));
+        cr_id h = cr_whereis(r->rt, name);
+        int e = h == CR_NOBODY ? CR_ENOENT
+                               : cra_handler_query(r->rt, h, timeout_ms,
+                                                   &q->v[i], &q->n[i]);
+        if (e != 0) {
+            CR_WARN(COMP, "handler %s did not answer: %s",
+                    r->handlers[i]->name, cr_strerror(e));
+            rv = e;
         }
     }
-    return 0;
+    q->dir = cra_flow_dir_merge(r->handler_names, q->v, q->n, r->nhandlers);
+    return rv;
 }
 
 static void
-merge_flow(json_t *wss, const char *handler, const cra_flow_info *f,
-           uint64_t *since_out)
+dir_done(cra_receiver *r, dir_query *q)
 {
-    json_t *ws = json_object_get(wss, f->workspace);
-    if (ws == NULL) {
-        ws = json_object();
-        json_object_set_new(wss, f->workspace, ws);
-    }
-    json_t *e = json_object_get(ws, f->id);
-    if (e == NULL) {
-        /* "state" is replaced by the merged one (cra_receiver_flows_doc) */
-        e = json_pack("{s:s, s:s, s:i, s:s, s:n, s:{}}", "state", f->state,
-                      "blueprint", f->blueprint, "restarts", 0, "since", "",
-                      "error", "handlers");
-        json_object_set_new(ws, f->id, e);
-    }
-    if (f->blueprint[0] != '\0' &&
-        json_string_length(json_object_get(e, "blueprint")) == 0) {
-        json_object_set_new(e, "blueprint", json_string(f->blueprint));
-    }
-    json_int_t restarts = json_integer_value(json_object_get(e, "restarts"));
-    json_object_set_new(e, "restarts", json_integer(restarts + f->restarts));
-    if (f->error[0] != '\0' && json_is_null(json_object_get(e, "error"))) {
-        char buf[600];
-        snprintf(buf, sizeof(buf), "%s: %s", handler, f->error);
-        json_object_set_new(e, "error", json_string(buf));
-    }
-    json_object_set_new(json_object_get(e, "handlers"), handler,
-                        json_string(f->state));
-    (void)since_out;
-    char when[64];
-    cra_rfc3339_ms(f->since_ms, when, sizeof(when));
-    const char *cur = json_string_value(json_object_get(e, "since"));
-    if (cur == NULL || strcmp(when, cur) > 0) {
-        json_object_set_new(e, "since", json_string(when));
+    cra_flow_dir_free(q->dir);
+    for (size_t i = 0; i < r->nhandlers; i++) {
+        cra_flow_info_free(q->v[i], q->n[i]);
     }
 }
 
-/* One flow of the directory while it is merged: its least advanced state
- * over the handlers that reported it, and how many did. */
-typedef struct agg {
-    const char *workspace; /* the first report's, borrowed */
-    int rank;
-    unsigned handlers;
-    bool listed;
-} agg;
-
-/* flow_key writes "WS\0ID" into buf; returns its length, 0 if too long. */
-static size_t
-flow_key(const char *ws, const char *id, char *buf, size_t cap)
+int
+cra_receiver_flows_text(cra_receiver *r, int timeout_ms, size_t limit,
+                        char **out, size_t *len)
 {
-    size_t wl = strlen(ws), il = strlen(id);
-    if (wl + 1 + il > cap) {
-        return 0;
-    }
-    memcpy(buf, ws, wl);
-    buf[wl] = '\0';
-    memcpy(buf + wl + 1, id, il);
-    return wl + 1 + il;
+    dir_query q;
+    int rv = dir_ask(r, timeout_ms, &q);
+    *out = q.dir ? cra_flow_dir_text(q.dir, q.version, limit, len) : NULL;
+    dir_done(r, &q);
+    return *out == NULL ? CR_ENOMEM : rv;
+}
+
+int
+cra_receiver_flows_json(cra_receiver *r, int timeout_ms, char **out)
+{
+    return cra_receiver_flows_text(r, timeout_ms, 0, out, NULL);
 }
 
 int
 cra_receiver_flows_doc(cra_receiver *r, int timeout_ms, size_t limit,
                        json_t **out)
 {
-    *out = NULL;
-    cra_recv_status st = {0};
-    cra_flow_manager_status(r->rt, timeout_ms, &st); /* version: best effort */
-    cra_flow_info *v[MAX_HANDLERS] = {0};
-    size_t n[MAX_HANDLERS] = {0}, total_infos = 0;
-    int rv = 0;
-    for (size_t i = 0; i < r->nhandlers; i++) {
-        char name[96];
-        cra_handler_actor_name(r->handlers[i], name, sizeof(name));
-        cr_id h = cr_whereis(r->rt, name);
-        int q = h == CR_NOBODY ? CR_ENOENT
-                               : cra_handler_query(r->rt, h, timeout_ms, &v[i],
-                                                   &n[i]);
-        if (q != 0) {
-            CR_WARN(COMP, "handler %s did not answer: %s",
-                    r->handlers[i]->name, cr_strerror(q));
-            rv = q;
-        }
-        total_infos += n[i];
-    }
-    /* 1. merge the states in C: a jansson object per flow costs ~10 us,
-     * too much to build for 100,000 flows when a few are to be shown */
-    cra_strmap *idx = cra_strmap_new();
-    agg *aggs = calloc(total_infos ? total_infos : 1, sizeof(*aggs));
-    size_t nflows = 0;
-    char key[1024];
-    if (idx == NULL || aggs == NULL) {
-        rv = CR_ENOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < r->nhandlers; i++) {
-        for (size_t j = 0; j < n[i]; j++) {
-            size_t kl =
-                flow_key(v[i][j].workspace, v[i][j].id, key, sizeof(key));
-            if (kl == 0) {
-                continue;
-            }
-            agg *a = cra_strmap_get(idx, key, kl);
-            if (a == NULL) {
-                a = &aggs[nflows];
-                a->workspace = v[i][j].workspace;
-                a->rank = state_rank(v[i][j].state);
-                if (cra_strmap_put(idx, key, kl, a, NULL) != 0) {
-                    rv = CR_ENOMEM;
-                    goto out;
-                }
-                nflows++;
-            } else if (state_rank(v[i][j].state) < a->rank) {
-                a->rank = state_rank(v[i][j].state);
-            }
-            a->handlers++;
-        }
-    }
-    /* a flow some handler has not heard of yet is "starting" for it */
-    json_int_t counts[5] = {0};
-    for (size_t k = 0; k < nflows; k++) {
-        if (aggs[k].handlers < r->nhandlers && state_rank("starting") <
-                                                    aggs[k].rank) {
-            aggs[k].rank = state_rank("starting");
-        }
-        counts[aggs[k].rank]++;
-    }
-    /* 2. the flows to list: all, or the `limit` least advanced */
-    size_t listed = 0;
-    for (int rank = 0; rank < 5; rank++) {
-        for (size_t k = 0; k < nflows; k++) {
-            if (aggs[k].rank == rank && (limit == 0 || listed < limit)) {
-                aggs[k].listed = true;
-                listed++;
-            }
-        }
-    }
-    /* 3. their JSON entries, merged over the handlers as before */
-    json_t *doc = json_object();
-    json_t *wss = json_object();
-    json_object_set_new(doc, "version", json_integer((json_int_t)st.version));
-    json_object_set_new(doc, "workspaces", wss);
-    for (size_t i = 0; i < r->nhandlers; i++) {
-        for (size_t j = 0; j < n[i]; j++) {
-            size_t kl =
-                flow_key(v[i][j].workspace, v[i][j].id, key, sizeof(key));
-            agg *a = kl ? cra_strmap_get(idx, key, kl) : NULL;
-            if (a != NULL && a->listed) {
-                merge_flow(wss, r->handlers[i]->name, &v[i][j], NULL);
-            }
-        }
-    }
-    const char *wk;
-    json_t *wv;
-    json_object_foreach(wss, wk, wv) {
-        const char *fk;
-        json_t *fv;
-        json_object_foreach(wv, fk, fv) {
-            json_t *hs = json_object_get(fv, "handlers");
-            for (size_t i = 0; i < r->nhandlers; i++) {
-                if (json_object_get(hs, r->handlers[i]->name) == NULL) {
-                    json_object_set_new(hs, r->handlers[i]->name,
-                                        json_string("starting"));
-                }
-            }
-            /* the merged state, "starting" for a handler yet to hear */
-            const agg *a =
-                cra_strmap_get(idx, key, flow_key(wk, fk, key, sizeof(key)));
-            if (a != NULL) {
-                json_object_set_new(fv, "state",
-                                    json_string(rank_names[a->rank]));
-            }
-        }
-    }
-    if (limit != 0) {
-        cra_strmap *wsn = cra_strmap_new();
-        for (size_t k = 0; wsn != NULL && k < nflows; k++) {
-            cra_strmap_put(wsn, aggs[k].workspace, strlen(aggs[k].workspace),
-                           &aggs[k], NULL);
-        }
-        json_t *states = json_object();
-        for (int i = 0; i < 5; i++) {
-            json_object_set_new(states, rank_names[i], json_integer(counts[i]));
-        }
-        json_object_set_new(doc, "total", json_integer((json_int_t)nflows));
-        json_object_set_new(doc, "workspace_count",
-                            json_integer(wsn ? (json_int_t)cra_strmap_count(wsn)
-                                             : 0));
-        json_object_set_new(doc, "states", states);
-        json_object_set_new(doc, "truncated", json_boolean(listed < nflows));
-        cra_strmap_free(wsn, NULL);
-    }
-    *out = doc;
-out:
-    cra_strmap_free(idx, NULL);
-    free(aggs);
-    for (size_t i = 0; i < r->nhandlers; i++) {
-        cra_flow_info_free(v[i], n[i]);
-    }
-    if (*out == NULL && rv == 0) {
-        rv = CR_ENOMEM;
-    }
-    return rv;
+    char *text = NULL;
+    size_t len = 0;
+    int rv = cra_receiver_flows_text(r, timeout_ms, limit, &text, &len);
+    *out = text ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
+    return *out == NULL && rv == 0 ? CR_ENOMEM : rv;
 }
 
 int
-cra_receiver_flows_json(cra_receiver *r, int timeout_ms, char **out)
+cra_receiver_workspace_states(cra_receiver *r, int timeout_ms, json_t **out)
 {
-    json_t *doc;
-    *out = NULL;
-    int rv = cra_receiver_flows_doc(r, timeout_ms, 0, &doc);
-    if (doc == NULL) {
-        return rv;
-    }
-    *out = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(doc);
+    dir_query q;
+    int rv = dir_ask(r, timeout_ms, &q);
+    json_t *ws = q.dir ? cra_flow_dir_workspaces(q.dir) : NULL;
+    *out = ws ? json_pack("{s:I, s:o}", "version", (json_int_t)q.version,
+                          "workspaces", ws)
+              : NULL;
+    dir_done(r, &q);
     return *out == NULL ? CR_ENOMEM : rv;
 }

@@ -66,23 +66,35 @@ cr_id cra_receiver_root(const cra_receiver *r);
  * CR_E* code (the manager is restarting: it resyncs when it starts). */
 int cra_receiver_resync(cra_receiver *r, const char *why);
 
-/* cra_receiver_flows_json returns the flow directory as a malloc'd JSON
- * document: {"version":N,"workspaces":{WS:{ID:{"state":..,"blueprint":..,
- * "restarts":..,"since":..,"error":..,"handlers":{NAME:STATE}}}}}. A
+/* cra_receiver_flows_text returns the merged flow directory as malloc'd
+ * compact JSON with sorted keys (*out, the caller's; *len its length if
+ * len is not NULL): {"version":N,"workspaces":{WS:{ID:{"blueprint",
+ * "error","handlers":{NAME:STATE},"restarts","since","state"}}}}. A
  * flow's state is "running" only when every handler has it running,
- * otherwise the least advanced handler's state. 0 or a CR_E* code. */
-int cra_receiver_flows_json(cra_receiver *r, int timeout_ms, char **out);
-
-/* cra_receiver_flows_doc is the same directory as a jansson document
- * (*out, the caller's). limit 0 lists every flow; otherwise at most limit
+ * otherwise the least advanced handler's state ("starting" for a handler
+ * yet to hear of it). limit 0 lists every flow; otherwise at most limit
  * flows are listed, the least advanced first (failed, backoff, starting,
  * stopping, running), and the document also has "total" (flows),
  * "workspace_count", "states" {STATE: count} over every flow, and
- * "truncated". States are merged in C, so a small limit costs little at
- * 100,000 flows. 0 or a CR_E* code (a handler that did not answer leaves
- * its flows out; *out is still set unless out of memory). */
+ * "truncated". Merged and written in C (flow_dir.h): 100,000 flows cost
+ * no jansson object each. 0 or a CR_E* code (a handler that did not
+ * answer leaves its flows out; *out is still set unless out of memory). */
+int cra_receiver_flows_text(cra_receiver *r, int timeout_ms, size_t limit,
+                            char **out, size_t *len);
+
+/* cra_receiver_flows_json is cra_receiver_flows_text with every flow. */
+int cra_receiver_flows_json(cra_receiver *r, int timeout_ms, char **out);
+
+/* cra_receiver_flows_doc is cra_receiver_flows_text parsed into a jansson
+ * document (*out, the caller's): for small limits (metrics, tests). */
 int cra_receiver_flows_doc(cra_receiver *r, int timeout_ms, size_t limit,
                            json_t **out);
+
+/* cra_receiver_workspace_states returns {"version":N,"workspaces":{WS:
+ * {STATE: count}}} over every flow (*out, the caller's). 0 or a CR_E*
+ * code, as cra_receiver_flows_text. */
+int cra_receiver_workspace_states(cra_receiver *r, int timeout_ms,
+                                  json_t **out);
 
 /* cra_receiver_stop stops the tree (reverse start order; every flow is
  * stopped by its handlers) and frees r. Returns 0, or CR_ETIMEDOUT if a

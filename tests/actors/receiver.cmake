@@ -11,3 +11,5 @@ if(TARGET test_json_scan)
   target_compile_definitions(test_json_scan PRIVATE
     SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared")
 endif()
+cr_test(test_flow_dir SOURCES test_flow_dir.c
+        LIBS cfgrecv_actors PkgConfig::JANSSON)

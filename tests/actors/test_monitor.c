@@ -181,9 +181,8 @@ Test(monitor, metrics_text_from_documents) {
 
 Test(monitor, workspaces_doc_counts_states) {
     json_t *flows = json_loads(
-        "{\"version\":9,\"workspaces\":{\"a\":{\"f1\":{\"state\":\"running\"},"
-        "\"f2\":{\"state\":\"running\"},\"f3\":{\"state\":\"backoff\"}},"
-        "\"late\":{\"x\":{\"state\":\"starting\"}}}}",
+        "{\"version\":9,\"workspaces\":{\"a\":{\"running\":2,\"backoff\":1},"
+        "\"late\":{\"starting\":1,\"failed\":2}}}",
         0, NULL);
     json_t *fm = json_loads(
         "{\"a\":{\"version\":8,\"notified\":8,\"flows\":3,\"fetching\":false},"
@@ -196,8 +195,8 @@ Test(monitor, workspaces_doc_counts_states) {
         "{\"version\":9,\"workspaces\":{\"a\":{\"version\":8,\"flows\":3,"
         "\"fetching\":false,\"states\":{\"running\":2,\"backoff\":1}},"
         "\"default\":{\"version\":2,\"flows\":0,\"fetching\":true,"
-        "\"states\":{}},\"late\":{\"version\":null,\"flows\":1,"
-        "\"fetching\":false,\"states\":{\"starting\":1}}}}",
+        "\"states\":{}},\"late\":{\"version\":null,\"flows\":3,"
+        "\"fetching\":false,\"states\":{\"starting\":1,\"failed\":2}}}}",
         0, NULL);
     char *got = json_dumps(d, JSON_SORT_KEYS);
     cr_expect(json_equal(d, want), "%s", got);

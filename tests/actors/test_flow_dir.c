@@ -1,0 +1,274 @@
+/*
+ * test_flow_dir.c - the merged flow directory (actors/flow_dir.h): how
+ * the handlers' reports merge, which flows `flows N` lists, and that the
+ * text is exactly what jansson writes for the same document, hostile
+ * names included.
+ */
+#include "flow_dir.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+
+/* info fills one report with copies of the strings (infos_free). */
+static cra_flow_info
+info(const char *ws, const char *id, const char *state, const char *bp,
+     const char *err, uint32_t restarts, uint64_t since)
+{
+    cra_flow_info f = {
+        .workspace = strdup(ws),
+        .id = strdup(id),
+        .state = state,
+        .error = strdup(err),
+        .blueprint = strdup(bp),
+        .restarts = restarts,
+        .since_ms = since,
+    };
+    return f;
+}
+
+static void
+infos_free(cra_flow_info *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].workspace);
+        free(v[i].id);
+        free(v[i].error);
+        free(v[i].blueprint);
+    }
+}
+
+/* roundtrip: the text parses, and jansson's own sorted compact dump of
+ * what it parsed is the same bytes. */
+static json_t *
+roundtrip(const char *text)
+{
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    cr_assert_not_null(j, "not JSON (%s at %d): %s", e.text, e.position, text);
+    char *again = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    cr_assert_str_eq(text, again);
+    free(again);
+    return j;
+}
+
+static const char *
+str_at(json_t *doc, const char *ws, const char *id, const char *field)
+{
+    json_t *f = json_object_get(
+        json_object_get(json_object_get(doc, "workspaces"), ws), id);
+    return json_string_value(json_object_get(f, field));
+}
+
+Test(flow_dir, merges_handlers_reports)
+{
+    const char *names[] = {"flows", "hook"};
+    cra_flow_info a[] = {
+        info("w1", "f1", "running", "", "", 1, 1000),
+        info("w1", "f2", "running", "bp-a", "", 0, 5000),
+        info("w2", "only-a", "running", "bp", "", 0, 1000),
+    };
+    cra_flow_info b[] = {
+        info("w1", "f1", "backoff", "bp-b", "exit 3", 2, 9000),
+        info("w1", "f2", "running", "bp-b", "", 4, 2000),
+    };
+    cra_flow_info *v[] = {a, b};
+    size_t n[] = {3, 2};
+    cra_flow_dir *d = cra_flow_dir_merge(names, v, n, 2);
+    cr_assert_not_null(d);
+    cr_expect_eq(cra_flow_dir_flows(d), 3);
+    char *text = cra_flow_dir_text(d, 42, 0, NULL);
+    cr_assert_not_null(text);
+    json_t *j = roundtrip(text);
+    cr_expect_eq(json_integer_value(json_object_get(j, "version")), 42);
+    /* least advanced state wins; blueprint: the first non-empty, in
+     * handler order; error: the first, with its handler's name */
+    cr_expect_str_eq(str_at(j, "w1", "f1", "state"), "backoff");
+    cr_expect_str_eq(str_at(j, "w1", "f1", "blueprint"), "bp-b");
+    cr_expect_str_eq(str_at(j, "w1", "f1", "error"), "hook: exit 3");
+    cr_expect_str_eq(str_at(j, "w1", "f2", "blueprint"), "bp-a");
+    cr_expect_str_eq(str_at(j, "w1", "f2", "state"), "running");
+    cr_expect(json_is_null(json_object_get(
+        json_object_get(json_object_get(json_object_get(j, "workspaces"),
+                                        "w1"),
+                        "f2"),
+        "error")));
+    /* restarts summed, since the latest */
+    json_t *f1 = json_object_get(
+        json_object_get(json_object_get(j, "workspaces"), "w1"), "f1");
+    cr_expect_eq(json_integer_value(json_object_get(f1, "restarts")), 3);
+    char when[64];
+    cra_rfc3339_ms(9000, when, sizeof(when));
+    cr_expect_str_eq(str_at(j, "w1", "f1", "since"), when);
+    /* a handler yet to hear of a flow: "starting" for it, and overall */
+    cr_expect_str_eq(str_at(j, "w2", "only-a", "state"), "starting");
+    json_t *h = json_object_get(
+        json_object_get(json_object_get(json_object_get(j, "workspaces"),
+                                        "w2"),
+                        "only-a"),
+        "handlers");
+    cr_expect_str_eq(json_string_value(json_object_get(h, "flows")),
+                     "running");
+    cr_expect_str_eq(json_string_value(json_object_get(h, "hook")),
+                     "starting");
+    json_decref(j);
+    free(text);
+
+    json_t *ws = cra_flow_dir_workspaces(d);
+    json_t *want = json_loads(
+        "{\"w1\":{\"backoff\":1,\"running\":1},\"w2\":{\"starting\":1}}", 0,
+        NULL);
+    cr_expect(json_equal(ws, want));
+    json_decref(ws);
+    json_decref(want);
+    cra_flow_dir_free(d);
+    infos_free(a, 3);
+    infos_free(b, 2);
+}
+
+Test(flow_dir, limit_lists_the_least_advanced_and_counts_all)
+{
+    const char *names[] = {"flows"};
+    static const char *states[] = {"running", "failed",   "running",
+                                   "backoff", "stopping", "starting"};
+    cra_flow_info a[60];
+    for (int i = 0; i < 60; i++) {
+        char ws[16], id[16];
+        snprintf(ws, sizeof(ws), "w%d", i % 7);
+        snprintf(id, sizeof(id), "f%02d", i);
+        a[i] = info(ws, id, states[i % 6], "", "", 0, 0);
+    }
+    cra_flow_info *v[] = {a};
+    size_t n[] = {60};
+    cra_flow_dir *d = cra_flow_dir_merge(names, v, n, 1);
+    cr_assert_not_null(d);
+    /* 10 failed, 10 backoff, 10 starting, 10 stopping, 20 running */
+    char *text = cra_flow_dir_text(d, 7, 25, NULL);
+    cr_assert_not_null(text);
+    json_t *j = roundtrip(text);
+    cr_expect_eq(json_integer_value(json_object_get(j, "total")), 60);
+    cr_expect_eq(json_integer_value(json_object_get(j, "workspace_count")), 7);
+    cr_expect(json_is_true(json_object_get(j, "truncated")));
+    json_t *want = json_loads("{\"failed\":10,\"backoff\":10,\"starting\":10,"
+                              "\"stopping\":10,\"running\":20}",
+                              0, NULL);
+    cr_expect(json_equal(json_object_get(j, "states"), want));
+    json_decref(want);
+    int by[5] = {0}, listed = 0;
+    const char *wk, *fk;
+    json_t *wv, *fv;
+    json_object_foreach(json_object_get(j, "workspaces"), wk, wv) {
+        json_object_foreach(wv, fk, fv) {
+            const char *st = json_string_value(json_object_get(fv, "state"));
+            by[0] += strcmp(st, "failed") == 0;
+            by[1] += strcmp(st, "backoff") == 0;
+            by[2] += strcmp(st, "starting") == 0;
+            by[3] += strcmp(st, "stopping") == 0;
+            by[4] += strcmp(st, "running") == 0;
+            listed++;
+        }
+    }
+    cr_expect_eq(listed, 25);
+    cr_expect(by[0] == 10 && by[1] == 10 && by[2] == 5 && by[3] == 0 &&
+                  by[4] == 0,
+              "listed failed %d backoff %d starting %d stopping %d "
+              "running %d",
+              by[0], by[1], by[2], by[3], by[4]);
+    json_decref(j);
+    free(text);
+    /* a limit over the count lists everything, not truncated */
+    text = cra_flow_dir_text(d, 7, 1000, NULL);
+    j = roundtrip(text);
+    cr_expect(json_is_false(json_object_get(j, "truncated")));
+    json_decref(j);
+    free(text);
+    cra_flow_dir_free(d);
+    infos_free(a, 60);
+}
+
+Test(flow_dir, hostile_names_are_written_as_jansson_writes_them)
+{
+    const char *names[] = {"h\"1", "a/b"};
+    static const char *ids[] = {
+        "plain",      "quote\"d",  "back\\slash", "new\nline",
+        "tab\there",  "ctl\x01\x1f", "del\x7f",   "caf\xc3\xa9",
+        "emoji\xf0\x9f\x98\x80", "sl/ash", "-lead", "$(rm -rf /)",
+        "\xe2\x80\xa8sep",
+    };
+    size_t nid = sizeof(ids) / sizeof(ids[0]);
+    cra_flow_info a[16], b[16];
+    for (size_t i = 0; i < nid; i++) {
+        a[i] = info("ws \"x\"\n", ids[i], "running", ids[i], "", 0, 0);
+        b[i] = info("ws \"x\"\n", ids[i], "failed", "", ids[i], 1, 0);
+    }
+    cra_flow_info *v[] = {a, b};
+    size_t n[] = {nid, nid};
+    cra_flow_dir *d = cra_flow_dir_merge(names, v, n, 2);
+    cr_assert_not_null(d);
+    char *text = cra_flow_dir_text(d, 1, 0, NULL);
+    cr_assert_not_null(text);
+    json_t *j = roundtrip(text); /* byte for byte as jansson */
+    for (size_t i = 0; i < nid; i++) {
+        cr_expect_str_eq(str_at(j, "ws \"x\"\n", ids[i], "blueprint"), ids[i]);
+        char want[64];
+        snprintf(want, sizeof(want), "a/b: %s", ids[i]);
+        cr_expect_str_eq(str_at(j, "ws \"x\"\n", ids[i], "error"), want);
+    }
+    json_decref(j);
+    free(text);
+    cra_flow_dir_free(d);
+    infos_free(a, nid);
+    infos_free(b, nid);
+}
+
+Test(flow_dir, invalid_utf8_still_makes_json)
+{
+    const char *names[] = {"flows"};
+    cra_flow_info a[] = {
+        info("bad\xff", "f\xc3", "running", "\xed\xa0\x80", "", 0, 0),
+        info("bad\xff", "ok", "running", "", "", 0, 0),
+    };
+    cra_flow_info *v[] = {a};
+    size_t n[] = {2};
+    cra_flow_dir *d = cra_flow_dir_merge(names, v, n, 1);
+    cr_assert_not_null(d);
+    char *text = cra_flow_dir_text(d, 1, 0, NULL);
+    json_t *j = roundtrip(text);
+    /* bad bytes read as U+FFFD, one each */
+    cr_expect_str_eq(str_at(j, "bad\xef\xbf\xbd", "f\xef\xbf\xbd", "blueprint"),
+                     "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    cr_expect_str_eq(str_at(j, "bad\xef\xbf\xbd", "ok", "state"), "running");
+    json_decref(j);
+    free(text);
+    json_t *ws = cra_flow_dir_workspaces(d);
+    cr_assert_not_null(ws);
+    cr_expect_eq(json_integer_value(json_object_get(
+                     json_object_get(ws, "bad\xef\xbf\xbd"), "running")),
+                 2);
+    json_decref(ws);
+    cra_flow_dir_free(d);
+    infos_free(a, 2);
+}
+
+Test(flow_dir, empty)
+{
+    const char *names[] = {"flows"};
+    cra_flow_info *v[] = {NULL};
+    size_t n[] = {0};
+    cra_flow_dir *d = cra_flow_dir_merge(names, v, n, 1);
+    cr_assert_not_null(d);
+    char *text = cra_flow_dir_text(d, 3, 0, NULL);
+    cr_expect_str_eq(text, "{\"version\":3,\"workspaces\":{}}");
+    free(text);
+    text = cra_flow_dir_text(d, 3, 5, NULL);
+    cr_expect_str_eq(text, "{\"states\":{\"backoff\":0,\"failed\":0,"
+                           "\"running\":0,\"starting\":0,\"stopping\":0},"
+                           "\"total\":0,\"truncated\":false,\"version\":3,"
+                           "\"workspace_count\":0,\"workspaces\":{}}");
+    free(text);
+    cra_flow_dir_free(d);
+}
