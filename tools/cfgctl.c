@@ -22,8 +22,9 @@
 #include "client.h"
 #include "mpread.h"
 #include "proto.h"
+#include "tool_util.h"
 
-#define DEF_URL "ipc:///tmp/cfgsvc-request.ipc"
+#define DEF_URL CFGRECV_DEFAULT_REQUEST_URL
 
 enum { EX_OK = 0, EX_SERVICE = 1, EX_USAGE = 2, EX_UNREACHABLE = 3 };
 
@@ -60,6 +61,7 @@ usage(FILE *f)
         "  --url URL          service request URL [%s]\n"
         "  --timeout SECONDS  give up after this long [10]\n"
         "  -h, --help         show this help\n"
+        "  --version          print the version and exit\n"
         "\n"
         "Exit status: 0 ok, 1 the service returned an error (message on\n"
         "stderr), 2 usage error, 3 service unreachable within --timeout.\n",
@@ -280,6 +282,7 @@ main(int argc, char **argv)
         {"url", required_argument, NULL, 'u'},
         {"timeout", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *url = DEF_URL;
@@ -307,6 +310,9 @@ main(int argc, char **argv)
         }
         case 'h':
             usage(stdout);
+            return EX_OK;
+        case 'V':
+            cr_tool_version("cfgctl");
             return EX_OK;
         default:
             usage(stderr);

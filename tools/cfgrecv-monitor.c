@@ -84,6 +84,7 @@ usage(FILE *f) {
         "  --iterations N     top: stop after N refreshes [until quit]\n"
         "  --count N          events: stop after N events [until interrupted]\n"
         "  -h, --help         this help\n"
+        "  --version          print the version and exit\n"
         "\n"
         "Exit status: 0 ok, 1 the daemon returned an error, 2 usage error,\n"
         "3 daemon unreachable within --timeout.\n",
@@ -1095,6 +1096,7 @@ main(int argc, char **argv) {
         {"iterations", required_argument, NULL, O_ITER},
         {"count", required_argument, NULL, O_COUNT},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     /* the watchdogs' log lines: warnings only (an INFO line would land in
@@ -1151,6 +1153,9 @@ main(int argc, char **argv) {
             break;
         case 'h':
             usage(stdout);
+            return EX_OK;
+        case 'V':
+            cr_tool_version("cfgrecv-monitor");
             return EX_OK;
         default:
             fprintf(stderr, "Try 'cfgrecv-monitor --help'.\n");

@@ -87,6 +87,7 @@ usage(FILE *f)
 "  --pidfile PATH            write the daemon's pid here\n"
 "  --log-file PATH           log here (required with --daemon)\n"
 "  -h, --help                this help\n"
+"  --version                 print the version and exit\n"
 "\n"
 "DUR is a number with an optional unit: ms, s (default), m, h.\n"
 "Signals: SIGTERM/SIGINT stop every flow and exit 0 (a second one while\n"
@@ -269,6 +270,7 @@ parse(int argc, char **argv, opts *o)
         {"worker-arg", required_argument, NULL, O_WORKER_ARG},
         {"worker-grace", required_argument, NULL, O_WORKER_GRACE},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     *o = (opts){
@@ -406,6 +408,9 @@ parse(int argc, char **argv, opts *o)
             break;
         case 'h':
             usage(stdout);
+            exit(0);
+        case 'V':
+            cr_tool_version("cfgrecvd");
             exit(0);
         default:
             usage(stderr);

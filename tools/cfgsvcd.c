@@ -19,10 +19,11 @@
 #include <cfgrecv/log.h>
 
 #include "cfgsvc.h"
+#include "tool_util.h"
 
 #define COMP "cfgsvcd"
-#define DEF_REQUEST "ipc:///tmp/cfgsvc-request.ipc"
-#define DEF_NOTIFY  "ipc:///tmp/cfgsvc-notify.ipc"
+#define DEF_REQUEST CFGRECV_DEFAULT_REQUEST_URL
+#define DEF_NOTIFY  CFGRECV_DEFAULT_NOTIFY_URL
 #define DEF_DB      "cfgsvc.db"
 
 static void
@@ -47,6 +48,7 @@ usage(FILE *f)
             "  --log-level LEVEL   debug|info|warn|error|off [info]\n"
             "  --log-format FMT    text|json [text]\n"
             "  -h, --help          show this help\n"
+            "  --version           print the version and exit\n"
             "\n"
             "URLs may be ipc://PATH or tcp://HOST:PORT. SIGTERM or SIGINT\n"
             "stops the service cleanly (exit 0). Exit 1: cannot start\n"
@@ -84,6 +86,7 @@ main(int argc, char **argv)
         {"startup-push-delay", required_argument, NULL, O_DELAY},
         {"log-format", required_argument, NULL, O_FMT},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     cra_cfgsvc_opts so;
@@ -146,6 +149,9 @@ main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            return 0;
+        case 'V':
+            cr_tool_version("cfgsvcd");
             return 0;
         default:
             usage(stderr);

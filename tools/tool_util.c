@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+
 int
 cr_tool_parse_uint(const char *s, uint64_t *out)
 {
@@ -84,4 +86,10 @@ cr_tool_write_pidfile(const char *path)
         return -1;
     }
     return 0;
+}
+
+void
+cr_tool_version(const char *prog)
+{
+    printf("%s %s (nng %s)\n", prog, CFGRECV_VERSION, nng_version());
 }

@@ -30,6 +30,10 @@ int cr_tool_parse_uint(const char *s, uint64_t *out);
  * no unit = seconds) into milliseconds. 0, or -1 with *out untouched. */
 int cr_tool_parse_duration(const char *s, uint64_t *ms);
 
+/* cr_tool_version prints "PROG VERSION (nng X.Y.Z)" and a newline to
+ * stdout: every program's --version. */
+void cr_tool_version(const char *prog);
+
 /* cr_tool_write_pidfile writes getpid() and "\n" to path (created 0644,
  * replaced atomically). 0, or -1 with errno set. */
 int cr_tool_write_pidfile(const char *path);

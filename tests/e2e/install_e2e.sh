@@ -10,6 +10,15 @@ for f in bin/cfgrecvd bin/cfgsvcd bin/cfgctl bin/cfgrecv-monitor \
          include/cfgrecv/actor.h include/cfgrecv/supervisor.h; do
     [ -e "$D/prefix/$f" ] || { echo "FAIL: $f not installed" >&2; exit 1; }
 done
+# every installed program answers --version on stdout with exit 0
+want=$(sed -n 's/^project(cfgrecv VERSION \([0-9.]*\).*/\1/p' "$(dirname "$0")/../../CMakeLists.txt")
+for p in cfgrecvd cfgsvcd cfgctl cfgrecv-monitor; do
+    v=$("$D/prefix/bin/$p" --version) || { echo "FAIL: $p --version exit $?" >&2; exit 1; }
+    case "$v" in
+    "$p $want (nng "*")") ;;
+    *) echo "FAIL: $p --version said '$v' (want $p $want)" >&2; exit 1 ;;
+    esac
+done
 PC=$(find "$D/prefix" -name cfgrecv-runtime.pc | head -n1)
 [ -n "$PC" ] || { echo "FAIL: no cfgrecv-runtime.pc" >&2; exit 1; }
 export PKG_CONFIG_PATH=$(dirname "$PC")
