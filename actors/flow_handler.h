@@ -122,4 +122,33 @@ int cra_handler_done(cr_rt *rt, cr_id handler, const char *workspace,
 int cra_handler_flow_down(cr_rt *rt, cr_id handler, const char *workspace,
                           const char *id, const char *err);
 
+/* ---- plugins ----------------------------------------------------------
+ *
+ * cfgrecvd loads handlers from shared objects (`--plugin PATH`, actors/
+ * plugin.h). A plugin is built against this header (installed as
+ * <cfgrecv/flow_handler.h>, with `pkg-config --cflags cfgrecv-runtime
+ * jansson`) and exports one symbol:
+ *
+ *   const cra_plugin cfgrecv_plugin = {
+ *       .abi = CRA_PLUGIN_ABI,
+ *       .size = sizeof(cra_flow_handler),
+ *       .handler = {.name = "mine", .start = ..., .stop = ...},
+ *   };
+ *
+ * Its handler runs in a handler actor like the built-in ones; `arg` is
+ * replaced by the `--plugin-arg` string (NULL without one). Inside the
+ * daemon a plugin may call cra_handler_done, cra_handler_flow_down and the
+ * runtime's cr_* functions (cr_fail from a callback fails its actor, which
+ * its supervisor restarts and the flow manager sends every wanted flow
+ * again). CRA_PLUGIN_ABI changes whenever cra_flow_handler or these
+ * calls change incompatibly; a plugin built for another ABI is refused. */
+#define CRA_PLUGIN_ABI 1
+#define CRA_PLUGIN_SYMBOL "cfgrecv_plugin"
+
+typedef struct cra_plugin {
+    uint32_t abi;  /* CRA_PLUGIN_ABI the plugin was built with */
+    uint32_t size; /* sizeof(cra_flow_handler) it was built with */
+    cra_flow_handler handler;
+} cra_plugin;
+
 #endif

@@ -30,6 +30,7 @@
 #include "hook_handler.h"   /* hooks and workers */
 #include "worker_handler.h" /* hooks and workers */
 #include "monitor.h"
+#include "plugin.h"
 #include "receiver.h"
 #include "tool_util.h"
 
@@ -79,6 +80,10 @@ usage(FILE *f)
 "  --worker-grace DUR        SIGTERM -> SIGKILL when a worker stops [10s]\n"
 "  Ids given to programs must be 1-128 characters of [A-Za-z0-9._:@-], not\n"
 "  starting with '-' or '.'; other flows are refused (state failed).\n"
+"\n"
+"Plugins (README \"Plugins\"; handlers in shared objects):\n"
+"  --plugin PATH             load a flow handler from PATH (repeatable, 8)\n"
+"  --plugin-arg STRING       the argument of the --plugin just before\n"
 "\n"
 "Process:\n"
 "  --log-level LEVEL         debug|info|warn|error [info]\n"
@@ -204,6 +209,8 @@ guard_stop(guard *g)
     pthread_join(g->thr, NULL);
 }
 
+#define MAX_PLUGINS 8
+
 typedef struct opts {
     const char *req_url, *notify_url;
     const char *db, *svc_req, *svc_notify;
@@ -226,6 +233,9 @@ typedef struct opts {
     uint64_t hook_timeout_ms, worker_grace_ms;
     const char **worker_args; /* up to 256 */
     size_t nworker_args;
+    /* plugins */
+    const char *plugins[MAX_PLUGINS], *plugin_args[MAX_PLUGINS];
+    size_t nplugins;
 } opts;
 
 static int
@@ -241,6 +251,7 @@ parse(int argc, char **argv, opts *o)
         O_HOOK = 500, O_HOOK_CONC, O_HOOK_TIMEOUT, O_WORKER, O_WORKER_ARG,
         O_WORKER_GRACE,
     }; /* hooks and workers */
+    enum { O_PLUGIN = 600, O_PLUGIN_ARG }; /* plugins */
     static const struct option lo[] = {
         {"config-request-url", required_argument, NULL, O_REQ},
         {"config-notify-url", required_argument, NULL, O_NOTIFY},
@@ -269,6 +280,9 @@ parse(int argc, char **argv, opts *o)
         {"worker", required_argument, NULL, O_WORKER},
         {"worker-arg", required_argument, NULL, O_WORKER_ARG},
         {"worker-grace", required_argument, NULL, O_WORKER_GRACE},
+        /* plugins */
+        {"plugin", required_argument, NULL, O_PLUGIN},
+        {"plugin-arg", required_argument, NULL, O_PLUGIN_ARG},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -405,6 +419,22 @@ parse(int argc, char **argv, opts *o)
                                 "1ms..50s\n");
                 return 2;
             }
+            break;
+        case O_PLUGIN:
+            if (o->nplugins == MAX_PLUGINS) {
+                fprintf(stderr, "cfgrecvd: at most %d --plugin\n",
+                        MAX_PLUGINS);
+                return 2;
+            }
+            o->plugins[o->nplugins++] = optarg;
+            break;
+        case O_PLUGIN_ARG:
+            if (o->nplugins == 0 || o->plugin_args[o->nplugins - 1]) {
+                fprintf(stderr, "cfgrecvd: --plugin-arg goes after its "
+                                "--plugin, once\n");
+                return 2;
+            }
+            o->plugin_args[o->nplugins - 1] = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -554,6 +584,33 @@ main(int argc, char **argv)
     if (rv != 0) {
         return rv;
     }
+    /* plugins: loaded before anything starts, so a bad one is a usage
+     * error on stderr (exit 2), not a daemon that half starts */
+    cra_loaded_plugin *plugins[MAX_PLUGINS] = {0};
+    const char *taken[MAX_PLUGINS + 3] = {"flows", "hook", "worker"};
+    for (size_t i = 0; i < o.nplugins; i++) {
+        char err[512];
+        plugins[i] = cra_plugin_load(o.plugins[i], o.plugin_args[i], err,
+                                     sizeof(err));
+        const char *name =
+            plugins[i] ? cra_plugin_handler(plugins[i])->name : NULL;
+        for (size_t j = 0; name != NULL && j < i + 3; j++) {
+            if (strcmp(name, taken[j]) == 0) {
+                snprintf(err, sizeof(err),
+                         "plugin %s: handler name \"%s\" is taken",
+                         o.plugins[i], name);
+                name = NULL;
+            }
+        }
+        if (name == NULL) {
+            fprintf(stderr, "cfgrecvd: %s\n", err);
+            for (size_t j = 0; j <= i; j++) {
+                cra_plugin_unload(plugins[j]);
+            }
+            return 2;
+        }
+        taken[i + 3] = name;
+    }
     char dbabs[PATH_MAX];
     if (o.req_url == NULL && realpath(o.db, dbabs) == NULL) {
         /* the file may not exist yet: resolve its directory instead */
@@ -648,7 +705,7 @@ main(int argc, char **argv)
         .grace_ms = o.worker_grace_ms,
     };
     cra_flow_handler hook_table, worker_table;
-    const cra_flow_handler *handlers[2];
+    const cra_flow_handler *handlers[2 + MAX_PLUGINS];
     size_t nhandlers = 0;
     if (o.hook != NULL) {
         cra_hook_handler(&hook_table, &hook_opts);
@@ -663,6 +720,11 @@ main(int argc, char **argv)
             rl.rlim_cur = rl.rlim_max;
             setrlimit(RLIMIT_NOFILE, &rl);
         }
+    }
+    for (size_t i = 0; i < o.nplugins; i++) {
+        handlers[nhandlers++] = cra_plugin_handler(plugins[i]);
+        CR_INFO(COMP, "plugin %s: handler %s", o.plugins[i],
+                cra_plugin_handler(plugins[i])->name);
     }
     cra_receiver_opts ro = {
         .request_url = req,
@@ -679,7 +741,7 @@ main(int argc, char **argv)
         .monitor_allow_remote = o.monitor_allow_remote,
         .monitor_optional = o.monitor_default,
         .events_optional = o.events_default,
-        /* hooks and workers */
+        /* hooks, workers and plugins */
         .handlers = handlers,
         .nhandlers = nhandlers,
     };
@@ -730,6 +792,9 @@ out:
     }
     if (rt != NULL) {
         cr_rt_destroy(rt);
+    }
+    for (size_t i = 0; i < o.nplugins; i++) {
+        cra_plugin_unload(plugins[i]); /* their actors are gone */
     }
     if (guarded) {
         guard_stop(&g);

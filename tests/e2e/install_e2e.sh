@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The runtime is usable on its own: install into a temporary prefix, then
-# build and run a small program against it with nothing but pkg-config.
+# build and run a small program against it with nothing but pkg-config;
+# and a cfgrecvd plugin built the same way runs in the installed daemon.
 set -euo pipefail
 BUILD=${CFGRECV_BUILD:?CFGRECV_BUILD must point at the build tree}
 D=$(mktemp -d /tmp/cfgrecv-install.XXXXXX)
 trap 'rm -rf "$D"' EXIT
 cmake --install "$BUILD" --prefix "$D/prefix" >/dev/null
 for f in bin/cfgrecvd bin/cfgsvcd bin/cfgctl bin/cfgrecv-monitor \
-         include/cfgrecv/actor.h include/cfgrecv/supervisor.h; do
+         include/cfgrecv/actor.h include/cfgrecv/supervisor.h \
+         include/cfgrecv/flow_handler.h; do
     [ -e "$D/prefix/$f" ] || { echo "FAIL: $f not installed" >&2; exit 1; }
 done
 # every installed program answers --version on stdout with exit 0
@@ -46,4 +48,47 @@ cc -std=c11 -o "$D/ping" "$D/ping.c" $(pkg-config --cflags --libs cfgrecv-runtim
     -Wl,-rpath,"$(pkg-config --variable=libdir cfgrecv-runtime)"
 out=$("$D/ping")
 [ "$out" = pong ] || { echo "FAIL: got '$out'" >&2; exit 1; }
-echo "1 passed, 0 failed"
+
+# a plugin built the README's way against the installed headers, loaded
+# by the installed cfgrecvd: it sees a flow put with the installed cfgctl
+cat >"$D/mine.c" <<'C'
+#include <cfgrecv/flow_handler.h>
+#include <stdio.h>
+static int start(void *st, const cra_flow_ref *f, char *err, size_t n) {
+    FILE *fp = fopen((const char *)st, "a");
+    if (fp == NULL) return CRA_FAILED;
+    fprintf(fp, "start %s %s\n", f->workspace, f->id);
+    fclose(fp);
+    return CRA_OK;
+}
+static int stop(void *st, const cra_flow_ref *f, char *err, size_t n) {
+    return CRA_OK;
+}
+static int init(cr_ctx *ctx, void *arg, void **st) { *st = arg; return 0; }
+const cra_plugin cfgrecv_plugin = {
+    .abi = CRA_PLUGIN_ABI, .size = sizeof(cra_flow_handler),
+    .handler = {.name = "mine", .init = init, .start = start, .stop = stop},
+};
+C
+cc -shared -fPIC -o "$D/mine.so" "$D/mine.c" $(pkg-config --cflags cfgrecv-runtime jansson)
+"$D/prefix/bin/cfgrecvd" --db "$D/db.sqlite" --svc-request-url "ipc://$D/req.ipc" \
+    --svc-notify-url "ipc://$D/not.ipc" --monitor-url "ipc://$D/mon.ipc" \
+    --events-url none --plugin "$D/mine.so" --plugin-arg "$D/started" \
+    2>"$D/daemon.log" &
+DPID=$!
+ok=
+for _ in $(seq 1 100); do
+    "$D/prefix/bin/cfgctl" --url "ipc://$D/req.ipc" --timeout 1 \
+        put-flow w1 f1 /dev/stdin <<<'{"n":1}' >/dev/null 2>&1 && { ok=1; break; }
+    sleep 0.1
+done
+[ -n "$ok" ] || { kill $DPID; echo "FAIL: no config service" >&2; cat "$D/daemon.log" >&2; exit 1; }
+for _ in $(seq 1 100); do
+    grep -q "^start w1 f1$" "$D/started" 2>/dev/null && break
+    sleep 0.1
+done
+grep -q "^start w1 f1$" "$D/started" 2>/dev/null ||
+    { kill $DPID; echo "FAIL: the plugin was not told of w1/f1" >&2; cat "$D/daemon.log" >&2; exit 1; }
+kill -TERM $DPID
+wait $DPID || { echo "FAIL: cfgrecvd with a plugin exit $?" >&2; exit 1; }
+echo "2 passed, 0 failed"

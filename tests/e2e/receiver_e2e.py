@@ -19,9 +19,10 @@ flows alone, and a start failing twice then succeeding ends running;
 SIGHUP resyncs; SIGTERM exits 0; --daemon with a pidfile; the embedded
 config service; --log-format json at --log-level warn; bad flags exit 2.
 
-Only "a handler actor that crashes is restarted and re-sent every flow"
-is not here: nothing outside the process can make a handler actor fail,
-so tests/actors/test_receiver.c covers it with a handler of its own.
+A handler actor that crashes is restarted and re-sent every flow: the
+daemon loads a plugin (--plugin, tests/actors/crash_plugin.c) whose
+handler fails its actor the first time it is asked to start a flow named
+"crash*".
 """
 import json
 import os
@@ -35,6 +36,8 @@ import time
 BIN = os.environ.get("CFGRECV_BIN") or sys.exit("CFGRECV_BIN not set")
 SHARED = os.environ.get("CFGRECV_SHARED", "")
 FLOW_EXAMPLE = os.path.join(SHARED, "data", "flow-example.json")
+PLUGIN = os.environ.get("CFGRECV_PLUGIN") or os.path.join(
+    BIN, "..", "tests", "plugins", "crash_plugin_ok.so")
 
 D = tempfile.mkdtemp(prefix="cfgrecv-e2e.")
 REQ = f"ipc://{D}/req.ipc"
@@ -446,6 +449,70 @@ exit 0
             ctl("delete-flow", "hk", fid)
 
     @scenario
+    def a_crashed_handler_actor_is_restarted_and_resent_every_flow():
+        pdir = f"{D}/crashy"
+        os.mkdir(pdir)
+        calls = f"{pdir}/calls"
+        pm = f"ipc://{D}/plugin-mon.ipc"
+        h = start([f"{BIN}/cfgrecvd", "--config-request-url", REQ,
+                   "--config-notify-url", NOT, "--monitor-url", pm,
+                   "--events-url", "none", "--plugin", PLUGIN,
+                   "--plugin-arg", pdir], "plugin.log")
+
+        def actor(name):
+            """the supervision tree's node of actor `name`"""
+            todo = [monitor("actors", url=pm)["tree"]]
+            while todo:
+                n = todo.pop()
+                if n["name"] == name:
+                    return n
+                todo += n.get("children", [])
+            raise AssertionError(f"no actor {name}")
+
+        def all_running(fids):
+            cr = flows(pm).get("cr", {})
+            return all(cr.get(f, {}).get("handlers", {}).get("crashy") ==
+                       "running" for f in fids)
+        try:
+            wait_for(lambda: idle(status(pm)), 15, "the plugin daemon synced")
+            for fid in ("p1", "p2"):
+                ctl("put", "cr", "flow", fid, "{}")
+            wait_for(lambda: all_running(("p1", "p2")), 15, "p1, p2 running")
+            before = open(calls).read().splitlines()
+            everywhere = len([x for x in before if x.startswith("start ")])
+            assert actor("handler:crashy")["restarts"] == 0
+            ctl("put", "cr", "flow", "crash1", "{}")
+            # restarted by its supervisor, then told every wanted flow again
+            wait_for(lambda: actor("handler:crashy")["restarts"] == 1 and
+                     actor("handler:crashy")["state"] == "running", 15,
+                     "handler:crashy restarted")
+            wait_for(lambda: all_running(("p1", "p2", "crash1")), 15,
+                     "every flow running again under crashy")
+            # a failing handler actor stops what it runs on the way down,
+            # and its new instance starts every wanted flow again
+            lines = open(calls).read().splitlines()
+            for fid in ("p1", "p2", "crash1"):
+                assert lines.count(f"start cr {fid}") == 2, (fid, lines)
+                assert lines.count(f"stop cr {fid}") == 1, (fid, lines)
+            starts = len([x for x in lines if x.startswith("start ")])
+            assert starts == 2 * everywhere + 2, (everywhere, starts, lines)
+            # the other handler and its flows never noticed
+            assert actor("handler:flows")["restarts"] == 0
+            cr = flows(pm)["cr"]
+            assert all(cr[f]["handlers"]["flows"] == "running"
+                       for f in ("p1", "p2", "crash1")), cr
+            assert "crashy: asked to crash by flow crash1" in log_tail(
+                os.path.join(D, "plugin.log"), 200)
+        finally:
+            h.terminate()
+        assert h.wait(30) == 0
+        lines = open(calls).read().splitlines()
+        for fid in ("p1", "p2", "crash1"):
+            assert lines.count(f"stop cr {fid}") == 2, (fid, lines)
+        for fid in ("p1", "p2", "crash1"):
+            ctl("delete-flow", "cr", fid)
+
+    @scenario
     def thousand_workspaces_fetched_in_parallel_changes_during_startup():
         # a service of its own holding 1,000 workspaces of one flow each
         r4, n4 = f"ipc://{D}/k-req.ipc", f"ipc://{D}/k-not.ipc"
@@ -564,6 +631,9 @@ exit 0
                      ["--fetch-concurrency", "0"],
                      ["--log-level", "loud"],
                      ["--daemon"],
+                     ["--plugin", f"{D}/no-such-plugin.so"],
+                     ["--plugin-arg", "x"],
+                     ["--plugin", PLUGIN, "--plugin", PLUGIN],
                      ["extra-argument"]):
             r = subprocess.run([f"{BIN}/cfgrecvd", *args],
                                capture_output=True, text=True, timeout=10)
