@@ -56,6 +56,7 @@ typedef struct wsst {
     uint8_t lag_tries; /* answers in a row at lag_seen, below wanted */
     uint64_t lag_seen; /* version those answers carried */
     uint64_t lag_due;  /* cr_now_ms of the delayed refetch */
+    uint64_t listed;   /* the full resync round that last listed it */
     cra_strmap *flows; /* id -> (void *)(hash | 1) */
     char *name;
 } wsst;
@@ -70,6 +71,7 @@ typedef struct fm {
                              instance now running (it was absent, died or
                              restarted): its RM_HANDLER_UP needs it all */
     cra_strmap *ws; /* name -> wsst */
+    uint64_t round_no; /* full resync rounds begun (wsst.listed) */
     uint64_t seen_version;
     uint64_t nflows;
 
@@ -117,7 +119,8 @@ get_ws(fm *s, const char *name, size_t len, const char **key)
         w->needs_full = true;
     }
     if (key != NULL) {
-        *key = w->name; /* stable: records are never deleted */
+        *key = w->name; /* stable: a record is freed only while nothing
+                           refers to it (prune_round) */
     }
     return w;
 fail:
@@ -340,12 +343,51 @@ round_add(fm *s, const char *name, size_t len)
         return;
     }
     cra_strmap_put(s->round, key, len, w, NULL);
+    w->listed = s->round_no;
     want_fetch(s, w, key);
+}
+
+static void tombstone_set(fm *s, const char *name, uint64_t version,
+                          bool deleted);
+
+/* prune_round forgets, at the end of a full resync, the workspaces that
+ * are neither in the service (the round listed every one discovered, and
+ * every one with flows: wsst.listed) nor doing anything here: no flows, no fetch, no
+ * delayed refetch. Without it every name a notify ever gave (a hostile
+ * publisher's random ones, workspaces created and deleted over months)
+ * would stay in memory for good. A deleted one goes with its tombstone:
+ * the service holds no flow of it any more. Its version is forgotten
+ * too, which costs at most one fetch if an old notify names it again. */
+static void
+prune_round(fm *s)
+{
+    const char *k;
+    size_t kl;
+    void *v;
+    size_t pruned = 0;
+    for (size_t it = 0; cra_strmap_next(s->ws, &it, &k, &kl, &v);) {
+        wsst *w = v;
+        if (w->listed == s->round_no || cra_strmap_count(w->flows) > 0 || w->fetching || w->lag_wait ||
+            (kl == 7 && memcmp(k, "default", 7) == 0)) {
+            continue;
+        }
+        if (w->deleted) {
+            tombstone_set(s, w->name, 0, false);
+        }
+        ws_free(cra_strmap_del(s->ws, k, kl));
+        pruned++;
+    }
+    if (pruned > 0) {
+        CR_INFO(COMP, "resync: forgot %zu workspaces with no flows that "
+                      "the service does not list",
+                pruned);
+    }
 }
 
 static void
 finish_round(fm *s)
 {
+    prune_round(s);
     const char **names = NULL;
     size_t n = 0;
     const char *k;
@@ -410,8 +452,11 @@ on_discovered(fm *s, const cr_msg *m)
     if (!full) {
         return 0;
     }
-    if (s->round == NULL && (s->round = cra_strmap_new()) == NULL) {
-        return 0;
+    if (s->round == NULL) {
+        if ((s->round = cra_strmap_new()) == NULL) {
+            return 0;
+        }
+        s->round_no++; /* a new round; one still running goes on */
     }
     round_add(s, "default", 7);
     for (uint32_t i = 0; i < nws; i++) {

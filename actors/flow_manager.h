@@ -27,7 +27,8 @@
  *    opts->tombstones) until `created` or a newer flow change names it.
  * A full resync rediscovers workspaces, refetches every known one and
  * then tells handlers (RM_SYNC_END) which workspaces exist, so flows of
- * vanished workspaces stop even after a restart of this actor.
+ * vanished workspaces stop even after a restart of this actor; then it
+ * forgets the idle workspaces it did not list and that have no flows.
  */
 #ifndef CRA_FLOW_MANAGER_H
 #define CRA_FLOW_MANAGER_H

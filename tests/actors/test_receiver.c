@@ -819,6 +819,43 @@ Test(receiver, deleted_workspace_stays_stopped_after_a_manager_restart)
     WAIT_UNTIL(probe_get("gone", "a").running, 5000);
 }
 
+/* A full resync forgets the workspaces that have no flows and that the
+ * service does not list (memory must not grow with every name a notify
+ * ever gave), but keeps a deleted workspace whose rows remain, so its
+ * flows stay stopped; a forgotten workspace comes back with a change. */
+Test(receiver, full_resync_forgets_empty_unlisted_workspaces)
+{
+    start_svc(req_url, svc_notify_url);
+    put("keep", "k", "{}");
+    request("put", "__workspaces__", "workspace", "gone", "{}");
+    put("gone", "a", "{}");
+    start_receiver(svc_notify_url);
+    WAIT_UNTIL(probe_running() == 2, 10000);
+    for (int i = 0; i < 50; i++) {
+        char ws[16];
+        snprintf(ws, sizeof(ws), "tmp%02d", i);
+        put(ws, "f", "{}");
+        request("delete", ws, "flow", "f", NULL);
+    }
+    request("delete", "__workspaces__", "workspace", "gone", NULL);
+    WAIT_UNTIL(probe_get("gone", "a").stops == 1, 5000);
+    /* each tmp workspace was named by a notify: the manager knows it */
+    WAIT_UNTIL(status().workspaces >= 53 && settled() &&
+                   probe_running() == 1,
+               10000);
+    uint64_t resyncs = status().resyncs;
+    cr_assert_eq(cra_receiver_resync(recv_, "test"), 0);
+    WAIT_UNTIL(status().resyncs > resyncs && !status().resyncing &&
+                   settled(),
+               10000);
+    cr_expect_eq(status().workspaces, 3, "default, keep and gone remain, not %llu", (unsigned long long)status().workspaces);
+    usleep(300000); /* what the resync sent the handlers has arrived */
+    cr_expect_eq(probe_get("gone", "a").starts, 1, "not started again");
+    cr_expect(probe_get("keep", "k").running);
+    put("tmp07", "again", "{}");
+    WAIT_UNTIL(probe_get("tmp07", "again").running, 5000);
+}
+
 Test(receiver, non_json_value_fails_that_flow_only)
 {
     start_svc(req_url, svc_notify_url);
