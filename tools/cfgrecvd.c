@@ -10,8 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -100,113 +98,6 @@ usage(FILE *f)
             CFGRECV_DEFAULT_DB, CFGRECV_DEFAULT_REQUEST_URL,
             CFGRECV_DEFAULT_NOTIFY_URL, CFGRECV_DEFAULT_MONITOR_URL,
             CFGRECV_DEFAULT_EVENTS_URL);
-}
-
-/*
- * The shutdown guard. Stopping every flow can take a while (a stop hook,
- * a worker's grace), and an operator who sends SIGTERM or SIGINT a second
- * time means "now": the guard then exits 1 at once, saying so. Workers
- * and hooks die with the daemon (PR_SET_PDEATHSIG, proc_watch.c).
- *
- * Once every flow is stopped, what is left is closing sockets and freeing
- * memory. nng 1.5.2 can hang for good in nng_close (a task prepared but
- * never started: nng issues #1543 and #1813, fixed in nng 1.8); the test
- * suite met it once in ~40 runs of one test. The daemon's contract (its
- * flows stopped) is kept by then, so after GUARD_TEARDOWN_MS the guard
- * logs the hang and exits with the status the daemon was going to return.
- *
- * The guard thread waits for the signals with sigtimedwait (they are
- * blocked in every thread); main() owns the struct and joins the thread.
- */
-#define GUARD_TEARDOWN_MS 15000
-#define GUARD_TICK_MS 100
-
-enum { GUARD_STOPPING, GUARD_TEARDOWN, GUARD_DONE };
-
-typedef struct guard {
-    pthread_t thr;
-    sigset_t sigs;         /* SIGTERM and SIGINT */
-    const char *pidfile;   /* unlinked before a forced exit */
-    int status;            /* the exit status of a teardown cut short */
-    struct timespec until; /* teardown deadline, CLOCK_MONOTONIC */
-    _Atomic int phase;     /* written by main, read by the guard */
-} guard;
-
-static void
-guard_exit(guard *g, int status)
-{
-    if (g->pidfile != NULL) {
-        unlink(g->pidfile);
-    }
-    CR_INFO(COMP, "exit %d", status);
-    _exit(status);
-}
-
-static void *
-guard_main(void *arg)
-{
-    guard *g = arg;
-    struct timespec tick = {.tv_sec = 0,
-                            .tv_nsec = GUARD_TICK_MS * 1000000L};
-    for (;;) {
-        int phase = atomic_load_explicit(&g->phase, memory_order_acquire);
-        if (phase == GUARD_DONE) {
-            return NULL;
-        }
-        int sig = sigtimedwait(&g->sigs, NULL, &tick);
-        if (sig == SIGTERM || sig == SIGINT) {
-            CR_WARN(COMP, "second %s while stopping: exiting now, flows "
-                          "not stopped yet are left as they are",
-                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
-            guard_exit(g, 1);
-        }
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (phase == GUARD_TEARDOWN &&
-            (now.tv_sec > g->until.tv_sec ||
-             (now.tv_sec == g->until.tv_sec &&
-              now.tv_nsec >= g->until.tv_nsec))) {
-            CR_ERROR(COMP, "every flow stopped, but closing the sockets "
-                           "hung for %d s (nng 1.5.2, nng issue #1813); "
-                           "exiting without it",
-                     GUARD_TEARDOWN_MS / 1000);
-            guard_exit(g, g->status);
-        }
-    }
-}
-
-/* Starts the guard; on failure the daemon stops without one. */
-static bool
-guard_start(guard *g, const char *pidfile)
-{
-    memset(g, 0, sizeof(*g));
-    sigemptyset(&g->sigs);
-    sigaddset(&g->sigs, SIGTERM);
-    sigaddset(&g->sigs, SIGINT);
-    g->pidfile = pidfile;
-    atomic_init(&g->phase, GUARD_STOPPING);
-    if (pthread_create(&g->thr, NULL, guard_main, g) != 0) {
-        CR_WARN(COMP, "no shutdown guard: a second signal will wait");
-        return false;
-    }
-    return true;
-}
-
-/* Every flow is stopped: from now on teardown has GUARD_TEARDOWN_MS. */
-static void
-guard_teardown(guard *g, int status)
-{
-    g->status = status;
-    clock_gettime(CLOCK_MONOTONIC, &g->until);
-    g->until.tv_sec += GUARD_TEARDOWN_MS / 1000;
-    atomic_store_explicit(&g->phase, GUARD_TEARDOWN, memory_order_release);
-}
-
-static void
-guard_stop(guard *g)
-{
-    atomic_store_explicit(&g->phase, GUARD_DONE, memory_order_release);
-    pthread_join(g->thr, NULL);
 }
 
 #define MAX_PLUGINS 8
@@ -779,14 +670,13 @@ main(int argc, char **argv)
     }
 out:
     ready(readyfd, 0);
-    guard g;
-    bool guarded = recv != NULL && guard_start(&g, o.pidfile);
+    /* a second signal exits at once; teardown after the flows are
+     * stopped is bounded (tool_util.h, the shutdown guard) */
+    cr_tool_guard *g = recv != NULL ? cr_tool_guard_start(o.pidfile) : NULL;
     if (recv != NULL && cra_receiver_stop(recv, 120000) != 0) {
         CR_WARN(COMP, "some actors did not stop in time");
     }
-    if (guarded) {
-        guard_teardown(&g, status);
-    }
+    cr_tool_guard_teardown(g, status, CR_TOOL_GUARD_TEARDOWN_MS);
     if (svc != NULL) {
         cra_cfgsvc_stop(svc);
     }
@@ -796,9 +686,7 @@ out:
     for (size_t i = 0; i < o.nplugins; i++) {
         cra_plugin_unload(plugins[i]); /* their actors are gone */
     }
-    if (guarded) {
-        guard_stop(&g);
-    }
+    cr_tool_guard_stop(g);
     if (o.pidfile != NULL) {
         unlink(o.pidfile);
     }

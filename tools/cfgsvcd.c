@@ -202,8 +202,13 @@ main(int argc, char **argv)
             break;
         }
     }
+    /* the whole stop is teardown here: bounded, and a second signal
+     * exits at once (tool_util.h, the shutdown guard) */
+    cr_tool_guard *g = cr_tool_guard_start(NULL);
+    cr_tool_guard_teardown(g, status, CR_TOOL_GUARD_TEARDOWN_MS);
     cra_cfgsvc_stop(svc);
     cr_rt_destroy(rt);
+    cr_tool_guard_stop(g);
     CR_INFO(COMP, "stopped");
     return status;
 }

@@ -3,11 +3,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
+
+#include "cfgrecv/log.h"
 
 int
 cr_tool_parse_uint(const char *s, uint64_t *out)
@@ -17,10 +25,11 @@ cr_tool_parse_uint(const char *s, uint64_t *out)
         return -1;
     }
     for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10) {
-            return -1;
+        uint64_t d = (uint64_t)(*p - '0');
+        if (*p < '0' || *p > '9' || v > (UINT64_MAX - d) / 10) {
+            return -1; /* not a digit, or past UINT64_MAX */
         }
-        v = v * 10 + (uint64_t)(*p - '0');
+        v = v * 10 + d;
     }
     *out = v;
     return 0;
@@ -92,4 +101,119 @@ void
 cr_tool_version(const char *prog)
 {
     printf("%s %s (nng %s)\n", prog, CFGRECV_VERSION, nng_version());
+}
+
+/* ---- the shutdown guard ------------------------------------------------ */
+
+#define GUARD_COMP "shutdown"
+#define GUARD_TICK_MS 100
+
+enum { GUARD_STOPPING, GUARD_TEARDOWN, GUARD_DONE };
+
+struct cr_tool_guard {
+    pthread_t thr;
+    sigset_t sigs;         /* SIGTERM and SIGINT */
+    const char *pidfile;   /* unlinked before a forced exit */
+    int status;            /* the exit status of a teardown cut short */
+    struct timespec until; /* teardown deadline, CLOCK_MONOTONIC */
+    int teardown_ms;       /* its length, for the log line */
+    _Atomic int phase;     /* written by the program, read by the guard;
+                              release/acquire publish status and until */
+};
+
+static void
+guard_exit(cr_tool_guard *g, int status)
+{
+    if (g->pidfile != NULL) {
+        unlink(g->pidfile);
+    }
+    CR_INFO(GUARD_COMP, "exit %d", status);
+    _exit(status);
+}
+
+static bool
+guard_late(const cr_tool_guard *g)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > g->until.tv_sec ||
+           (now.tv_sec == g->until.tv_sec && now.tv_nsec >= g->until.tv_nsec);
+}
+
+static void *
+guard_main(void *arg)
+{
+    cr_tool_guard *g = arg;
+    struct timespec tick = {.tv_sec = 0,
+                            .tv_nsec = GUARD_TICK_MS * 1000000L};
+    for (;;) {
+        int phase = atomic_load_explicit(&g->phase, memory_order_acquire);
+        if (phase == GUARD_DONE) {
+            return NULL;
+        }
+        int sig = sigtimedwait(&g->sigs, NULL, &tick);
+        if (sig == SIGTERM || sig == SIGINT) {
+            CR_WARN(GUARD_COMP, "second %s while stopping: exiting now, "
+                                "what is not stopped yet is left as it is",
+                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            guard_exit(g, 1);
+        }
+        if (phase == GUARD_TEARDOWN && guard_late(g)) {
+            CR_ERROR(GUARD_COMP, "closing the sockets hung for %d ms "
+                                 "after the stop was done (nng 1.5.2, nng "
+                                 "issue #1813); exiting without it",
+                     g->teardown_ms);
+            guard_exit(g, g->status);
+        }
+    }
+}
+
+cr_tool_guard *
+cr_tool_guard_start(const char *pidfile)
+{
+    cr_tool_guard *g = calloc(1, sizeof(*g));
+    if (g == NULL) {
+        CR_WARN(GUARD_COMP, "no shutdown guard: out of memory");
+        return NULL;
+    }
+    sigemptyset(&g->sigs);
+    sigaddset(&g->sigs, SIGTERM);
+    sigaddset(&g->sigs, SIGINT);
+    g->pidfile = pidfile;
+    atomic_init(&g->phase, GUARD_STOPPING);
+    if (pthread_create(&g->thr, NULL, guard_main, g) != 0) {
+        CR_WARN(GUARD_COMP, "no shutdown guard: a second signal will wait");
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+void
+cr_tool_guard_teardown(cr_tool_guard *g, int status, int ms)
+{
+    if (g == NULL) {
+        return;
+    }
+    g->status = status;
+    g->teardown_ms = ms;
+    clock_gettime(CLOCK_MONOTONIC, &g->until);
+    g->until.tv_sec += ms / 1000;
+    g->until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (g->until.tv_nsec >= 1000000000L) {
+        g->until.tv_sec++;
+        g->until.tv_nsec -= 1000000000L;
+    }
+    atomic_store_explicit(&g->phase, GUARD_TEARDOWN, memory_order_release);
+}
+
+void
+cr_tool_guard_stop(cr_tool_guard *g)
+{
+    if (g == NULL) {
+        return;
+    }
+    atomic_store_explicit(&g->phase, GUARD_DONE, memory_order_release);
+    pthread_join(g->thr, NULL);
+    free(g);
 }

@@ -38,4 +38,34 @@ void cr_tool_version(const char *prog);
  * replaced atomically). 0, or -1 with errno set. */
 int cr_tool_write_pidfile(const char *path);
 
+/*
+ * The shutdown guard, for daemons that block SIGTERM and SIGINT in every
+ * thread and take them with sigtimedwait. Once a stop has begun:
+ *  - a second SIGTERM or SIGINT means "now": the guard logs a WARN and
+ *    exits 1 at once (children die by PR_SET_PDEATHSIG, as when killed);
+ *  - once the work that matters is done (cfgrecvd: every flow stopped),
+ *    cr_tool_guard_teardown gives what is left (closing sockets, freeing)
+ *    a deadline (15 s), then the guard logs an ERROR and exits
+ *    with the status the program was going to return. nng 1.5.2 can hang
+ *    for good in nng_close (a task prepared but never started: nng
+ *    issues #1543 and #1813, fixed in nng 1.8).
+ * The pidfile (may be NULL) is unlinked before a forced exit.
+ */
+#define CR_TOOL_GUARD_TEARDOWN_MS 15000
+
+typedef struct cr_tool_guard cr_tool_guard;
+
+/* cr_tool_guard_start starts the guard's thread: the program's, to end
+ * with cr_tool_guard_stop. NULL if it cannot (logged): the stop then
+ * goes on unguarded, and the other two calls take NULL. */
+cr_tool_guard *cr_tool_guard_start(const char *pidfile);
+
+/* cr_tool_guard_teardown starts the teardown deadline, ms from now
+ * (CR_TOOL_GUARD_TEARDOWN_MS in the programs); status is what a teardown
+ * cut short exits with. */
+void cr_tool_guard_teardown(cr_tool_guard *g, int status, int ms);
+
+/* cr_tool_guard_stop ends the guard (joins its thread) and frees it. */
+void cr_tool_guard_stop(cr_tool_guard *g);
+
 #endif
