@@ -31,12 +31,18 @@ static const int ranks_sorted[NRANKS] = {1, 0, 4, 2, 3};
 
 typedef struct dflow {
     const cra_flow_info *h[CRA_FLOW_DIR_MAX_HANDLERS]; /* NULL: not heard */
-    const char *workspace, *id; /* the first report's, borrowed */
+    /* the names as shown: the first report's (borrowed), or, for a name
+     * that is not UTF-8, a copy with U+FFFD for each bad byte (owned:
+     * own_ws / own_id). Merged, sorted and counted as shown, so two
+     * names that show alike are one flow, as in a jansson document. */
+    const char *workspace, *id;
+    bool own_ws, own_id;
     int rank;
 } dflow;
 
 struct cra_flow_dir {
-    const char *const *names;
+    const char *names[CRA_FLOW_DIR_MAX_HANDLERS]; /* as shown (dflow) */
+    bool own_name[CRA_FLOW_DIR_MAX_HANDLERS];
     size_t nh;
     size_t hsorted[CRA_FLOW_DIR_MAX_HANDLERS]; /* handler indexes by name */
     dflow *flows; /* in first-report order */
@@ -55,18 +61,81 @@ state_rank(const char *s)
     return 0; /* unknown: shown as failed, the state that asks a look */
 }
 
-/* flow_key writes "WS\0ID" into buf; returns its length, 0 if too long. */
+/* utf8_len: the length of the valid UTF-8 sequence at s, 0 if none. */
 static size_t
-flow_key(const char *ws, const char *id, char *buf, size_t cap)
+utf8_len(const unsigned char *s, size_t n)
+{
+    int len = cra_utf8_seq(s, n);
+    return len > 0 ? (size_t)len : 0;
+}
+
+/* utf8_ok tells whether the n bytes at s are all valid UTF-8. */
+static bool
+utf8_ok(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        if ((unsigned char)s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t ul = utf8_len((const unsigned char *)s + i, n - i);
+        if (ul == 0) {
+            return false;
+        }
+        i += ul;
+    }
+    return true;
+}
+
+/* utf8_clean returns a malloc'd copy of s with every byte that is not
+ * part of valid UTF-8 replaced by U+FFFD, as cra_flow_dir_text shows it. */
+static char *
+utf8_clean(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = malloc(3 * n + 1), *o = out;
+    if (out == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n;) {
+        size_t ul = utf8_len((const unsigned char *)s + i, n - i);
+        if (ul == 0) {
+            memcpy(o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        } else {
+            memcpy(o, s + i, ul);
+            o += ul;
+            i += ul;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* shown returns name as the directory shows it: name itself, or a
+ * cleaned copy (*owned set; NULL without memory). */
+static const char *
+shown(const char *name, bool *owned)
+{
+    *owned = !utf8_ok(name, strlen(name));
+    return *owned ? utf8_clean(name) : name;
+}
+
+/* flow_key returns "WS\0ID" in buf if it fits in cap bytes, else in a
+ * malloc'd buffer (free it when it is not buf); NULL without memory. */
+static char *
+flow_key(const char *ws, const char *id, char *buf, size_t cap, size_t *len)
 {
     size_t wl = strlen(ws), il = strlen(id);
-    if (wl + 1 + il > cap) {
-        return 0;
+    char *k = wl + 1 + il <= cap ? buf : malloc(wl + 1 + il);
+    if (k != NULL) {
+        memcpy(k, ws, wl);
+        k[wl] = '\0';
+        memcpy(k + wl + 1, id, il);
+        *len = wl + 1 + il;
     }
-    memcpy(buf, ws, wl);
-    buf[wl] = '\0';
-    memcpy(buf + wl + 1, id, il);
-    return wl + 1 + il;
+    return k;
 }
 
 cra_flow_dir *
@@ -86,36 +155,57 @@ cra_flow_dir_merge(const char *const *names, cra_flow_info *const *v,
         (d->flows = calloc(total ? total : 1, sizeof(*d->flows))) == NULL) {
         goto fail;
     }
-    d->names = names;
     d->nh = nh;
+    for (size_t i = 0; i < nh; i++) {
+        if ((d->names[i] = shown(names[i], &d->own_name[i])) == NULL) {
+            goto fail;
+        }
+    }
     for (size_t i = 0; i < nh; i++) { /* insertion sort: nh <= 16 */
         size_t j = i;
-        while (j > 0 && strcmp(names[d->hsorted[j - 1]], names[i]) > 0) {
+        while (j > 0 &&
+               strcmp(d->names[d->hsorted[j - 1]], d->names[i]) > 0) {
             d->hsorted[j] = d->hsorted[j - 1];
             j--;
         }
         d->hsorted[j] = i;
     }
-    char key[1024];
+    char buf[512];
     for (size_t i = 0; i < nh; i++) {
         for (size_t j = 0; j < n[i]; j++) {
             const cra_flow_info *f = &v[i][j];
-            size_t kl = flow_key(f->workspace, f->id, key, sizeof(key));
-            if (kl == 0) {
-                continue; /* ids are bounded far below this */
-            }
-            dflow *df = cra_strmap_get(idx, key, kl);
-            if (df == NULL) {
+            bool own_ws, own_id;
+            const char *ws = shown(f->workspace, &own_ws);
+            const char *id = shown(f->id, &own_id);
+            size_t kl = 0;
+            char *key = ws && id ? flow_key(ws, id, buf, sizeof(buf), &kl)
+                                 : NULL;
+            dflow *df = key ? cra_strmap_get(idx, key, kl) : NULL;
+            if (key != NULL && df == NULL) {
                 df = &d->flows[d->nflows];
-                df->workspace = f->workspace;
-                df->id = f->id;
-                df->rank = state_rank(f->state);
-                if (cra_strmap_put(idx, key, kl, df, NULL) != 0) {
-                    goto fail;
+                if (cra_strmap_put(idx, key, kl, df, NULL) == 0) {
+                    *df = (dflow){.workspace = ws, .id = id,
+                                  .own_ws = own_ws, .own_id = own_id,
+                                  .rank = state_rank(f->state)};
+                    own_ws = own_id = false; /* the entry's now */
+                    d->nflows++;
+                } else {
+                    df = NULL;
                 }
-                d->nflows++;
-            } else if (state_rank(f->state) < df->rank) {
+            } else if (df != NULL && state_rank(f->state) < df->rank) {
                 df->rank = state_rank(f->state);
+            }
+            if (own_ws) {
+                free((char *)ws);
+            }
+            if (own_id) {
+                free((char *)id);
+            }
+            if (key != buf) {
+                free(key);
+            }
+            if (df == NULL) {
+                goto fail; /* out of memory */
             }
             if (df->h[i] == NULL) { /* a handler reports a flow once */
                 df->h[i] = f;
@@ -148,10 +238,24 @@ cra_flow_dir_flows(const cra_flow_dir *d)
 void
 cra_flow_dir_free(cra_flow_dir *d)
 {
-    if (d != NULL) {
-        free(d->flows);
-        free(d);
+    if (d == NULL) {
+        return;
     }
+    for (size_t k = 0; d->flows != NULL && k < d->nflows; k++) {
+        if (d->flows[k].own_ws) {
+            free((char *)d->flows[k].workspace);
+        }
+        if (d->flows[k].own_id) {
+            free((char *)d->flows[k].id);
+        }
+    }
+    for (size_t i = 0; i < d->nh; i++) {
+        if (d->own_name[i]) {
+            free((char *)d->names[i]);
+        }
+    }
+    free(d->flows);
+    free(d);
 }
 
 /* ---- writing --------------------------------------------------------- */
@@ -207,14 +311,6 @@ sb_uint(sbuf *b, uint64_t v)
     char num[24];
     int n = snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
     sb_put(b, num, (size_t)n);
-}
-
-/* utf8_len: the length of the valid UTF-8 sequence at s, 0 if none. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-    int len = cra_utf8_seq(s, n);
-    return len > 0 ? (size_t)len : 0;
 }
 
 /* sb_str writes s as a JSON string the way jansson dumps one (compact,
@@ -428,55 +524,16 @@ cra_flow_dir_text(const cra_flow_dir *d, uint64_t version, size_t limit,
     return b.p;
 }
 
-/* utf8_clean returns a malloc'd copy of s with every byte that is not
- * part of valid UTF-8 replaced by U+FFFD, as cra_flow_dir_text shows it. */
-static char *
-utf8_clean(const char *s)
-{
-    size_t n = strlen(s);
-    char *out = malloc(3 * n + 1), *o = out;
-    if (out == NULL) {
-        return NULL;
-    }
-    for (size_t i = 0; i < n;) {
-        size_t ul = utf8_len((const unsigned char *)s + i, n - i);
-        if (ul == 0) {
-            memcpy(o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i++;
-        } else {
-            memcpy(o, s + i, ul);
-            o += ul;
-            i += ul;
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-/* ws_states returns the {STATE: count} object of workspace ws in out,
- * added if new; NULL without memory. */
+/* ws_states returns the {STATE: count} object of workspace ws (a name
+ * as shown: UTF-8) in out, added if new; NULL without memory. */
 static json_t *
 ws_states(json_t *out, const char *ws)
 {
     json_t *states = json_object_get(out, ws);
-    if (states != NULL) {
-        return states;
+    if (states == NULL &&
+        json_object_set_new(out, ws, states = json_object()) != 0) {
+        return NULL; /* set_new released the new object */
     }
-    if (json_object_set_new(out, ws, json_object()) == 0) {
-        return json_object_get(out, ws);
-    }
-    /* not UTF-8 (jansson refuses the key): counted under the name the
-     * `flows` text shows for it */
-    char *clean = utf8_clean(ws);
-    if (clean == NULL) {
-        return NULL;
-    }
-    states = json_object_get(out, clean);
-    if (states == NULL && json_object_set_new(out, clean, json_object()) == 0) {
-        states = json_object_get(out, clean);
-    }
-    free(clean);
     return states;
 }
 

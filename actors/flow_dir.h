@@ -25,7 +25,7 @@ typedef struct cra_flow_dir cra_flow_dir;
 
 /* cra_flow_dir_merge merges nh handlers' reports: names[i] is handler i's
  * name, v[i] its n[i] flows (a handler that did not answer has n[i] = 0).
- * Borrows names and v: they must outlive the directory. A flow's merged
+ * Borrows v: it must outlive the directory. A flow's merged
  * state is the least advanced any handler reports (failed, backoff,
  * starting, stopping, running), "starting" while some handler has not
  * reported it yet. NULL without memory or with nh over the maximum. */
@@ -38,7 +38,9 @@ size_t cra_flow_dir_flows(const cra_flow_dir *d);
 
 /* cra_flow_dir_text writes the directory as compact JSON with sorted keys
  * (byte for byte what jansson's JSON_COMPACT | JSON_SORT_KEYS writes for
- * the same document; invalid UTF-8 is written as U+FFFD):
+ * the same document). Bytes that are not UTF-8 are shown as U+FFFD, and
+ * a workspace or flow id is merged, sorted and counted as shown: two ids
+ * that show alike are one flow, as they would be in a jansson document:
  *   {"version":V,"workspaces":{WS:{ID:{"blueprint","error","handlers":
  *    {NAME:STATE},"restarts","since","state"}}}}
  * limit 0 lists every flow; otherwise at most limit flows, the least

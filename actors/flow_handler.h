@@ -140,7 +140,9 @@ int cra_handler_flow_down(cr_rt *rt, cr_id handler, const char *workspace,
  * daemon a plugin may call cra_handler_done, cra_handler_flow_down and the
  * runtime's cr_* functions (cr_fail from a callback fails its actor, which
  * its supervisor restarts and the flow manager sends every wanted flow
- * again). CRA_PLUGIN_ABI changes whenever cra_flow_handler or these
+ * again). A plugin starts its threads in `init`, not when it is loaded:
+ * `cfgrecvd --daemon` forks after loading, and threads do not survive a
+ * fork. CRA_PLUGIN_ABI changes whenever cra_flow_handler or these
  * calls change incompatibly; a plugin built for another ABI is refused. */
 #define CRA_PLUGIN_ABI 1
 #define CRA_PLUGIN_SYMBOL "cfgrecv_plugin"

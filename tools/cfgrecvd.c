@@ -475,6 +475,16 @@ main(int argc, char **argv)
     if (rv != 0) {
         return rv;
     }
+    /* the signals this process takes with sigtimedwait: blocked before
+     * any thread exists (a plugin's library could start one when loaded),
+     * inherited by every thread and across daemonize's forks */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
     /* plugins: loaded before anything starts, so a bad one is a usage
      * error on stderr (exit 2), not a daemon that half starts */
     cra_loaded_plugin *plugins[MAX_PLUGINS] = {0};
@@ -548,14 +558,6 @@ main(int argc, char **argv)
         ready(readyfd, 0);
         return 1;
     }
-
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* before any thread exists */
-    signal(SIGPIPE, SIG_IGN);
 
     cr_rt *rt = NULL;
     cra_cfgsvc *svc = NULL;
@@ -672,7 +674,8 @@ out:
     ready(readyfd, 0);
     /* a second signal exits at once; teardown after the flows are
      * stopped is bounded (tool_util.h, the shutdown guard) */
-    cr_tool_guard *g = recv != NULL ? cr_tool_guard_start(o.pidfile) : NULL;
+    cr_tool_guard *g =
+        recv != NULL || svc != NULL ? cr_tool_guard_start(o.pidfile) : NULL;
     if (recv != NULL && cra_receiver_stop(recv, 120000) != 0) {
         CR_WARN(COMP, "some actors did not stop in time");
     }

@@ -153,8 +153,8 @@ guard_main(void *arg)
         }
         int sig = sigtimedwait(&g->sigs, NULL, &tick);
         if (sig == SIGTERM || sig == SIGINT) {
-            CR_WARN(GUARD_COMP, "second %s while stopping: exiting now, "
-                                "what is not stopped yet is left as it is",
+            CR_WARN(GUARD_COMP, "%s during the stop: exiting now, what "
+                                "is not stopped yet is left as it is",
                     sig == SIGTERM ? "SIGTERM" : "SIGINT");
             guard_exit(g, 1);
         }

@@ -56,6 +56,17 @@ roundtrip(const char *text)
     return j;
 }
 
+/* merge_one merges the reports a[0..n) of one handler, "flows". */
+static cra_flow_dir *
+merge_one(cra_flow_info *a, size_t n)
+{
+    static const char *const names[] = {"flows"};
+    cra_flow_info *v[] = {a};
+    cra_flow_dir *d = cra_flow_dir_merge(names, v, &n, 1);
+    cr_assert_not_null(d);
+    return d;
+}
+
 static const char *
 str_at(json_t *doc, const char *ws, const char *id, const char *field)
 {
@@ -132,7 +143,6 @@ Test(flow_dir, merges_handlers_reports)
 
 Test(flow_dir, limit_lists_the_least_advanced_and_counts_all)
 {
-    const char *names[] = {"flows"};
     static const char *states[] = {"running", "failed",   "running",
                                    "backoff", "stopping", "starting"};
     cra_flow_info a[60];
@@ -142,10 +152,7 @@ Test(flow_dir, limit_lists_the_least_advanced_and_counts_all)
         snprintf(id, sizeof(id), "f%02d", i);
         a[i] = info(ws, id, states[i % 6], "", "", 0, 0);
     }
-    cra_flow_info *v[] = {a};
-    size_t n[] = {60};
-    cra_flow_dir *d = cra_flow_dir_merge(names, v, n, 1);
-    cr_assert_not_null(d);
+    cra_flow_dir *d = merge_one(a, 60);
     /* 10 failed, 10 backoff, 10 starting, 10 stopping, 20 running */
     char *text = cra_flow_dir_text(d, 7, 25, NULL);
     cr_assert_not_null(text);
@@ -227,15 +234,11 @@ Test(flow_dir, hostile_names_are_written_as_jansson_writes_them)
 
 Test(flow_dir, invalid_utf8_still_makes_json)
 {
-    const char *names[] = {"flows"};
     cra_flow_info a[] = {
         info("bad\xff", "f\xc3", "running", "\xed\xa0\x80", "", 0, 0),
         info("bad\xff", "ok", "running", "", "", 0, 0),
     };
-    cra_flow_info *v[] = {a};
-    size_t n[] = {2};
-    cra_flow_dir *d = cra_flow_dir_merge(names, v, n, 1);
-    cr_assert_not_null(d);
+    cra_flow_dir *d = merge_one(a, 2);
     char *text = cra_flow_dir_text(d, 1, 0, NULL);
     json_t *j = roundtrip(text);
     /* bad bytes read as U+FFFD, one each */
@@ -254,13 +257,160 @@ Test(flow_dir, invalid_utf8_still_makes_json)
     infos_free(a, 2);
 }
 
+/* Names that are not UTF-8 are merged, sorted and counted as they are
+ * shown, so the text stays what jansson would write: no duplicate keys,
+ * U+FFFD sorted where jansson sorts it, counts that match the listing. */
+Test(flow_dir, names_shown_alike_are_one_flow)
+{
+    cra_flow_info a[] = {
+        info("a\xfe", "f", "running", "", "", 0, 0),
+        info("a\xff", "f", "failed", "", "", 0, 0),
+        info("w", "g\xfe", "running", "", "", 0, 0),
+        info("w", "g\xff", "running", "", "", 0, 0),
+        info("\xf0\x9f\x98\x80", "x", "running", "", "", 0, 0),
+        info("\xff", "x", "running", "", "", 0, 0),
+    };
+    cra_flow_dir *d = merge_one(a, 6);
+    cr_expect_eq(cra_flow_dir_flows(d), 4);
+    for (size_t limit = 0; limit <= 10; limit += 10) {
+        char *text = cra_flow_dir_text(d, 1, limit, NULL);
+        json_t *j = roundtrip(text); /* sorted as jansson sorts U+FFFD */
+        cr_expect_str_eq(str_at(j, "a\xef\xbf\xbd", "f", "state"), "failed");
+        if (limit != 0) {
+            cr_expect_eq(json_integer_value(json_object_get(j, "total")), 4);
+            cr_expect_eq(
+                json_integer_value(json_object_get(j, "workspace_count")), 4);
+        }
+        json_decref(j);
+        free(text);
+    }
+    json_t *ws = cra_flow_dir_workspaces(d);
+    json_t *want = json_loads(
+        "{\"a\xef\xbf\xbd\":{\"failed\":1},\"w\":{\"running\":1},"
+        "\"\xf0\x9f\x98\x80\":{\"running\":1},"
+        "\"\xef\xbf\xbd\":{\"running\":1}}",
+        0, NULL);
+    cr_expect(json_equal(ws, want));
+    json_decref(ws);
+    json_decref(want);
+    cra_flow_dir_free(d);
+    infos_free(a, 6);
+}
+
+/* No name is too long to be listed: a flow the monitor drops is a flow
+ * nobody sees failing. */
+Test(flow_dir, long_names_are_listed)
+{
+    char *ws = malloc(5001);
+    memset(ws, 'w', 5000);
+    ws[5000] = '\0';
+    cra_flow_info a[] = {
+        info(ws, "abcd", "failed", "", "", 0, 0),
+        info("w", "ok", "running", "", "", 0, 0),
+    };
+    cra_flow_dir *d = merge_one(a, 2);
+    cr_expect_eq(cra_flow_dir_flows(d), 2);
+    char *text = cra_flow_dir_text(d, 1, 1, NULL);
+    json_t *j = roundtrip(text);
+    cr_expect_str_eq(str_at(j, ws, "abcd", "state"), "failed");
+    json_decref(j);
+    free(text);
+    cra_flow_dir_free(d);
+    infos_free(a, 2);
+    free(ws);
+}
+
+/* ---- differential: random reports, the text against jansson --------- */
+
+static unsigned
+rnd(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return (*seed >> 8) & 0xffffff;
+}
+
+/* rstr: up to maxlen characters of one of four alphabets: a few ASCII
+ * letters (names collide), all of ASCII, ASCII mixed with valid UTF-8,
+ * any byte but NUL (not UTF-8) */
+static char *
+rstr(unsigned *seed, int mode, int maxlen)
+{
+    int n = (int)(rnd(seed) % (unsigned)(maxlen + 1));
+    char *s = malloc((size_t)n * 4 + 1), *o = s;
+    static const char *const utf8[] = {"\xc3\xa9", "\xe2\x82\xac",
+                                       "\xf0\x9f\x98\x80"};
+    for (int i = 0; i < n; i++) {
+        unsigned r = rnd(seed);
+        if (mode == 0) {
+            *o++ = (char)('a' + r % 3);
+        } else if (mode == 1 || (mode == 2 && r % 4 == 0)) {
+            *o++ = (char)(1 + r % 127);
+        } else if (mode == 2) {
+            const char *u = utf8[r % 3];
+            memcpy(o, u, strlen(u));
+            o += strlen(u);
+        } else {
+            *o++ = (char)(1 + r % 255);
+        }
+    }
+    *o = '\0';
+    return s;
+}
+
+Test(flow_dir, random_reports_write_what_jansson_writes)
+{
+    static const char *const states[] = {"failed",   "backoff", "starting",
+                                         "stopping", "running", "unknown"};
+    for (unsigned it = 0; it < 1500; it++) {
+        unsigned seed = it;
+        int mode = (int)(rnd(&seed) % 4);
+        size_t nh = 1 + rnd(&seed) % 4;
+        char *names[4];
+        cra_flow_info *v[4];
+        size_t n[4];
+        for (size_t i = 0; i < nh; i++) {
+            char *r = rstr(&seed, mode, 3);
+            names[i] = malloc(strlen(r) + 4);
+            sprintf(names[i], "%s%zu", r, i); /* distinct */
+            free(r);
+            n[i] = rnd(&seed) % 6;
+            v[i] = calloc(n[i] ? n[i] : 1, sizeof(cra_flow_info));
+            for (size_t j = 0; j < n[i]; j++) {
+                v[i][j] = (cra_flow_info){
+                    .workspace = rstr(&seed, mode, 3),
+                    .id = rstr(&seed, mode, 3),
+                    .state = states[rnd(&seed) % 6],
+                    .error = rnd(&seed) % 2 ? rstr(&seed, mode, 5) : strdup(""),
+                    .blueprint =
+                        rnd(&seed) % 2 ? rstr(&seed, mode, 5) : strdup(""),
+                    .restarts = rnd(&seed) % 5,
+                    .since_ms = (uint64_t)(rnd(&seed) % 100000) * 1000,
+                };
+            }
+        }
+        cra_flow_dir *d =
+            cra_flow_dir_merge((const char *const *)names, v, n, nh);
+        cr_assert_not_null(d);
+        for (size_t limit = 0; limit <= 3; limit += 3) {
+            size_t len = 0;
+            char *text = cra_flow_dir_text(d, it, limit, &len);
+            cr_assert_not_null(text);
+            cr_assert_eq(strlen(text), len);
+            json_decref(roundtrip(text));
+            free(text);
+        }
+        cra_flow_dir_free(d);
+        for (size_t i = 0; i < nh; i++) {
+            infos_free(v[i], n[i]);
+            free(v[i]);
+            free(names[i]);
+        }
+    }
+}
+
 Test(flow_dir, empty)
 {
-    const char *names[] = {"flows"};
-    cra_flow_info *v[] = {NULL};
-    size_t n[] = {0};
-    cra_flow_dir *d = cra_flow_dir_merge(names, v, n, 1);
-    cr_assert_not_null(d);
+    cra_flow_dir *d = merge_one(NULL, 0);
     char *text = cra_flow_dir_text(d, 3, 0, NULL);
     cr_expect_str_eq(text, "{\"version\":3,\"workspaces\":{}}");
     free(text);

@@ -329,7 +329,7 @@ DPID=
 took=$((($(date +%s%N) - t0) / 1000000))
 [ "$rc" = 1 ] || fail "second SIGTERM: exit $rc, want 1"
 [ "$took" -lt 2000 ] || fail "second SIGTERM: exit took $took ms"
-grep -q "second SIGTERM while stopping" "$D/daemon.log" || fail "no log line for the second SIGTERM"
+grep -q "SIGTERM during the stop: exiting now" "$D/daemon.log" || fail "no log line for the second SIGTERM"
 wait_for 5 "the hook $hpid to die with the daemon" sh -c "! kill -0 $hpid 2>/dev/null"
 echo "ok: a second SIGTERM exits 1 in $took ms"
 echo "PASS"
