@@ -8,9 +8,10 @@
  * nng send that does not wait), whose errors the fetcher takes over.
  * Each workspace has one record (applied version, highest notified
  * version, fetch-in-progress flag, and the wanted flows as id -> content
- * hash). Records are never deleted: a
- * deleted workspace keeps its applied version as a tombstone so that an
- * older fetch result cannot resurrect its flows.
+ * hash). A deleted workspace keeps its record (its applied version is
+ * a tombstone) so that an older fetch result cannot resurrect its flows.
+ * A record is freed only at the end of a full resync that did not list
+ * it, when it has no flows and nothing refers to it (prune_round).
  *
  * Fetch requests are collected while one message is handled and sent as
  * one RM_FETCH, so a notify naming 1,000 workspaces costs one message.
@@ -176,8 +177,9 @@ send_or_wait(fm *s, cr_id to, cr_msg *m, const char *what)
     return rv;
 }
 
-/* push_name appends a workspace name (a record's key: stable, records
- * are never deleted) to a growable list. False when out of memory. */
+/* push_name appends a workspace name (a record's key: stable while the
+ * record is fetching or waiting, which prune_round respects) to a
+ * growable list. False when out of memory. */
 static bool
 push_name(const char ***list, size_t *n, size_t *cap, const char *name)
 {
