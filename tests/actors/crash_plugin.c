@@ -5,6 +5,9 @@
  * asked to start a flow whose id begins with "crash", fails its whole
  * handler actor (cr_fail) - the way to make a handler actor crash inside
  * the real daemon. A marker file ARG/crashed-ID makes it crash once.
+ * A flow whose id begins with "later" starts asynchronously: start
+ * returns CRA_PENDING and a thread of the plugin's finishes it 50 ms
+ * later with cra_handler_done, a function of the daemon's own.
  *
  * Built in variants for the loader's tests (test_plugin.c): -DVARIANT=
  * 1 no cfgrecv_plugin symbol, 2 another ABI, 3 a bad handler name, 4 the
@@ -13,6 +16,7 @@
 #include "flow_handler.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,11 +62,49 @@ note(crashy *c, const char *op, const cra_flow_ref *f)
     }
 }
 
+typedef struct later {
+    cr_rt *rt;
+    cr_id self;
+    char *ws, *id;
+    uint64_t seq;
+} later;
+
+static void *
+finish_later(void *arg)
+{
+    later *l = arg;
+    usleep(50 * 1000);
+    cra_handler_done(l->rt, l->self, l->ws, l->id, l->seq, CRA_OK, NULL);
+    free(l->ws);
+    free(l->id);
+    free(l);
+    return NULL;
+}
+
 static int
 c_start(void *state, const cra_flow_ref *f, char *err, size_t errlen)
 {
     crashy *c = state;
     note(c, "start", f);
+    if (strncmp(f->id, "later", 5) == 0 && !f->sync) {
+        later *l = calloc(1, sizeof(*l));
+        pthread_t t;
+        if (l == NULL) {
+            return CRA_FAILED;
+        }
+        *l = (later){cr_ctx_rt(c->ctx), cr_self(c->ctx), strdup(f->workspace),
+                     strdup(f->id), f->op_seq};
+        if (l->ws == NULL || l->id == NULL ||
+            pthread_create(&t, NULL, finish_later, l) != 0) {
+            free(l->ws);
+            free(l->id);
+            free(l);
+            snprintf(err, errlen, "crashy: no thread");
+            return CRA_FAILED;
+        }
+        pthread_detach(t);
+        return CRA_PENDING;
+    }
     if (strncmp(f->id, "crash", 5) == 0) {
         char marker[700];
         snprintf(marker, sizeof(marker), "%s/crashed-%s", c->dir, f->id);

@@ -10,7 +10,7 @@ foreach(v ${CR_PLUGIN_VARIANTS})
   # headers only: the runtime's and the actors' symbols come from cfgrecvd
   target_include_directories(crash_plugin_${v} PRIVATE
     ${PROJECT_SOURCE_DIR}/actors ${PROJECT_SOURCE_DIR}/runtime/include)
-  target_link_libraries(crash_plugin_${v} PRIVATE PkgConfig::JANSSON)
+  target_link_libraries(crash_plugin_${v} PRIVATE PkgConfig::JANSSON Threads::Threads)
   set_target_properties(crash_plugin_${v} PROPERTIES PREFIX ""
     LIBRARY_OUTPUT_DIRECTORY ${CR_PLUGIN_DIR})
 endforeach()
@@ -18,6 +18,8 @@ cr_test(test_plugin SOURCES test_plugin.c
         LIBS cfgrecv_actors cfgrecv_runtime)
 if(TARGET test_plugin)
   target_compile_definitions(test_plugin PRIVATE PLUGIN_DIR="${CR_PLUGIN_DIR}")
+  # as cfgrecvd: plugins resolve cra_handler_done in the executable
+  set_target_properties(test_plugin PROPERTIES ENABLE_EXPORTS ON)
   add_dependencies(test_plugin crash_plugin_ok crash_plugin_nosym
                    crash_plugin_abi crash_plugin_badname crash_plugin_flows
                    crash_plugin_retry)

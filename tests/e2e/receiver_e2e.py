@@ -475,9 +475,12 @@ exit 0
                        "running" for f in fids)
         try:
             wait_for(lambda: idle(status(pm)), 15, "the plugin daemon synced")
-            for fid in ("p1", "p2"):
+            # later1 starts asynchronously: the plugin finishes it from a
+            # thread of its own through cra_handler_done, the daemon's
+            for fid in ("p1", "p2", "later1"):
                 ctl("put", "cr", "flow", fid, "{}")
-            wait_for(lambda: all_running(("p1", "p2")), 15, "p1, p2 running")
+            wait_for(lambda: all_running(("p1", "p2", "later1")), 15,
+                     "p1, p2, later1 running")
             before = open(calls).read().splitlines()
             everywhere = len([x for x in before if x.startswith("start ")])
             assert actor("handler:crashy")["restarts"] == 0
@@ -486,12 +489,12 @@ exit 0
             wait_for(lambda: actor("handler:crashy")["restarts"] == 1 and
                      actor("handler:crashy")["state"] == "running", 15,
                      "handler:crashy restarted")
-            wait_for(lambda: all_running(("p1", "p2", "crash1")), 15,
-                     "every flow running again under crashy")
+            wait_for(lambda: all_running(("p1", "p2", "later1", "crash1")),
+                     15, "every flow running again under crashy")
             # a failing handler actor stops what it runs on the way down,
             # and its new instance starts every wanted flow again
             lines = open(calls).read().splitlines()
-            for fid in ("p1", "p2", "crash1"):
+            for fid in ("p1", "p2", "later1", "crash1"):
                 assert lines.count(f"start cr {fid}") == 2, (fid, lines)
                 assert lines.count(f"stop cr {fid}") == 1, (fid, lines)
             starts = len([x for x in lines if x.startswith("start ")])
@@ -500,16 +503,15 @@ exit 0
             assert actor("handler:flows")["restarts"] == 0
             cr = flows(pm)["cr"]
             assert all(cr[f]["handlers"]["flows"] == "running"
-                       for f in ("p1", "p2", "crash1")), cr
+                       for f in ("p1", "p2", "later1", "crash1")), cr
             assert "crashy: asked to crash by flow crash1" in log_tail(
                 os.path.join(D, "plugin.log"), 200)
         finally:
             h.terminate()
         assert h.wait(30) == 0
         lines = open(calls).read().splitlines()
-        for fid in ("p1", "p2", "crash1"):
+        for fid in ("p1", "p2", "later1", "crash1"):
             assert lines.count(f"stop cr {fid}") == 2, (fid, lines)
-        for fid in ("p1", "p2", "crash1"):
             ctl("delete-flow", "cr", fid)
 
     @scenario
