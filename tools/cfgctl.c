@@ -56,6 +56,12 @@ usage(FILE *f)
         "                            values are stored as compact JSON; keys\n"
         "                            not in FILE are kept\n"
         "                            -> {version, imported}\n"
+        "  create-workspace WS       register WS (TrustGraph's workspace\n"
+        "                            registry: workspace_changes.created)\n"
+        "                            -> {version}\n"
+        "  delete-workspace WS       delete every row of WS, then its\n"
+        "                            registration (workspace_changes.\n"
+        "                            deleted)  -> {version, deleted}\n"
         "\n"
         "Options:\n"
         "  --url URL          service request URL [%s]\n"
@@ -267,6 +273,63 @@ import_values(const char *text, const char *src, crt_value **vals,
     return EX_OK;
 }
 
+/* delete_workspace empties ws (every row, as one change: receivers stop
+ * its flows) and then deletes its registration (one more change, with
+ * workspace_changes.deleted), so that nothing of it is left for a
+ * restarted receiver to start again. Prints {version, deleted}. */
+static int
+delete_workspace(const char *url, int timeout_ms, const char *ws)
+{
+    crt_request r = {.operation = CRT_OP_CONFIG, .workspace = (char *)ws};
+    crt_response resp;
+    int st = call(url, timeout_ms, &r, &resp);
+    if (st != EX_OK) {
+        return st;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < resp.nconfig; i++) {
+        n += resp.config[i].nentries;
+    }
+    crt_key *keys = calloc(n ? n : 1, sizeof(*keys));
+    if (keys == NULL) {
+        crt_response_free(&resp);
+        fprintf(stderr, "cfgctl: out of memory\n");
+        return EX_SERVICE;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < resp.nconfig; i++) {
+        for (size_t j = 0; j < resp.config[i].nentries; j++) {
+            keys[k].type = resp.config[i].type;
+            keys[k++].key = resp.config[i].entries[j].key;
+        }
+    }
+    crt_response del;
+    if (n > 0) {
+        r = (crt_request){.operation = CRT_OP_DELETE,
+                          .workspace = (char *)ws, .keys = keys, .nkeys = n};
+        st = call(url, timeout_ms, &r, &del);
+        if (st == EX_OK) {
+            crt_response_free(&del);
+        }
+    }
+    free(keys);
+    crt_response_free(&resp);
+    if (st != EX_OK) {
+        return st;
+    }
+    crt_key reg = {.type = CRT_WORKSPACE_TYPE, .key = (char *)ws};
+    r = (crt_request){.operation = CRT_OP_DELETE,
+                      .workspace = CRT_WORKSPACES_NAMESPACE, .keys = &reg,
+                      .nkeys = 1};
+    if ((st = call(url, timeout_ms, &r, &del)) != EX_OK) {
+        return st;
+    }
+    json_t *out = versioned(&del);
+    json_object_set_new(out, "deleted", json_integer((json_int_t)n));
+    crt_response_free(&del);
+    return print_json(out);
+}
+
 static double
 parse_seconds(const char *s)
 {
@@ -420,6 +483,19 @@ main(int argc, char **argv)
         /* a get of no keys: the cheapest request that carries the version */
         r.operation = CRT_OP_GET;
         r.workspace = "default";
+    } else if (strcmp(cmd, "create-workspace") == 0) {
+        NEED(1);
+        one.type = CRT_WORKSPACE_TYPE;
+        one.key = a[0];
+        one.value = "{}";
+        one.workspace = "";
+        r.operation = CRT_OP_PUT;
+        r.workspace = CRT_WORKSPACES_NAMESPACE;
+        r.values = &one;
+        r.nvalues = 1;
+    } else if (strcmp(cmd, "delete-workspace") == 0) {
+        NEED(1);
+        return delete_workspace(url, timeout_ms, a[0]);
     } else if (strcmp(cmd, "import") == 0) {
         NEED(2);
         if ((owned = slurp(a[1])) == NULL) {

@@ -120,17 +120,30 @@ out=$(ctl export copy);                  jcheck "$out" 'j == {"flow": {"f1": "{\
 # workspace registry: workspace_changes
 out=$(ctl put __workspaces__ workspace newws '{}'); jcheck "$out" 'j["version"] == 8'
 out=$(ctl delete __workspaces__ workspace newws);   jcheck "$out" 'j["version"] == 9'
+# the same through cfgctl's workspace commands; delete-workspace empties
+# the workspace first (one change), then deletes its registration
+out=$(ctl create-workspace team1);           jcheck "$out" 'j["version"] == 10'
+ctl put team1 flow f1 '{}' >/dev/null        # 11
+ctl put team1 prompt p1 hello >/dev/null     # 12
+out=$(ctl delete-workspace team1);           jcheck "$out" 'j == {"version": 14, "deleted": 2}'
+out=$(ctl config team1);                     jcheck "$out" 'j["config"] == {}'
+out=$(ctl get __workspaces__ workspace team1); jcheck "$out" 'j["value"] is None'
+set +e; ctl delete-workspace 2>/dev/null; rc=$?; set -e
+[ "$rc" = 2 ] || fail "delete-workspace without a name: exit $rc, want 2"
 
 # ---- the notifies ------------------------------------------------------------
-wait_pushes 10
+wait_pushes 15
 P=$(pushes)
-jcheck "$P" '[p["version"] for p in j] == list(range(10))'
+jcheck "$P" '[p["version"] for p in j] == list(range(15))'
 jcheck "$P" 'j[1]["changes"] == {"flow": ["default"]} and j[1]["workspace_changes"] is None'
 jcheck "$P" 'j[3]["changes"] == {"prompt": ["ws2"]}'
 jcheck "$P" 'j[4]["changes"] == {"flow": ["acme"]}'
 jcheck "$P" 'j[6]["changes"] == {"prompt": ["default"]}'
 jcheck "$P" 'j[8]["changes"] == {"workspace": ["__workspaces__"]} and j[8]["workspace_changes"] == {"created": ["newws"], "deleted": []}'
 jcheck "$P" 'j[9]["workspace_changes"] == {"created": [], "deleted": ["newws"]}'
+jcheck "$P" 'j[10]["workspace_changes"] == {"created": ["team1"], "deleted": []}'
+jcheck "$P" 'j[13]["changes"] == {"flow": ["team1"], "prompt": ["team1"]} and j[13]["workspace_changes"] is None'
+jcheck "$P" 'j[14]["workspace_changes"] == {"created": [], "deleted": ["team1"]}'
 
 # ---- bad requests: the service answers and keeps serving --------------------
 raw_req() { # raw_req FILE -> decoded response JSON
@@ -142,7 +155,7 @@ EOF
 }
 "$PY" -c 'import msgpack,sys; open(sys.argv[1],"wb").write(msgpack.packb({"operation": "frobnicate", "workspace": "default"}))' "$D/op.bin"
 out=$(raw_req "$D/op.bin")
-jcheck "$out" 'j["error"]["type"] == "bad-operation" and "frobnicate" in j["error"]["message"] and j["version"] == 9'
+jcheck "$out" 'j["error"]["type"] == "bad-operation" and "frobnicate" in j["error"]["message"] and j["version"] == 14'
 printf '\xdd\x04\x00\x00\x00' >"$D/bomb.bin"
 out=$(raw_req "$D/bomb.bin")
 jcheck "$out" 'j["error"]["type"] == "bad-request" and "array" in j["error"]["message"]'
@@ -159,7 +172,7 @@ set +e; ctl put default big k @"$D/big.txt" 2>"$D/err.txt"; rc=$?; set -e
 [ "$rc" = 1 ] || fail "oversized put: exit $rc, want 1"
 grep -q "bad-request" "$D/err.txt" || fail "oversized put: $(cat "$D/err.txt")"
 grep -q "exceeds" "$D/err.txt" || fail "oversized put: $(cat "$D/err.txt")"
-out=$(ctl version); jcheck "$out" 'j == {"version": 9}'
+out=$(ctl version); jcheck "$out" 'j == {"version": 14}'
 
 # ---- cfgctl exit codes ---------------------------------------------------------
 set +e
