@@ -11,7 +11,9 @@
  * message is never freed twice. A periodic timer stays; its `queued` flag
  * (set when a tick is sent, cleared by cri_timer_ack when the actor
  * handled it) skips ticks while the previous one is unhandled, so a slow
- * actor never collects a backlog of ticks. Timer messages are sent with
+ * actor never collects a backlog of ticks. A periodic timer whose target
+ * is gone is removed at its next period: when a send fails, or when a
+ * skipped tick finds the target dead (it died with a tick unhandled). Timer messages are sent with
  * CRI_PUT_FORCE: each is bounded by its timer, and a dropped timeout
  * would hang whatever waits for it. Messages are built and sent without
  * svc_mu held.
@@ -223,6 +225,15 @@ cr_timer_cancel(cr_rt *rt, uint64_t tid)
     return 0;
 }
 
+size_t
+cr_rt_timer_count(cr_rt *rt)
+{
+    pthread_mutex_lock(&rt->svc_mu);
+    size_t n = rt->heap_n;
+    pthread_mutex_unlock(&rt->svc_mu);
+    return n;
+}
+
 void
 cri_timer_ack(cr_rt *rt, uint64_t tid)
 {
@@ -326,6 +337,11 @@ fire_one(cr_rt *rt, uint64_t now)
                    0) {
             cr_msg_free(m); /* target gone: dropped, as documented */
         }
+    } else if (!cr_alive(rt, to)) {
+        /* Skipped because a tick is still unhandled, and the target is
+         * gone: it died with that tick in its mailbox, which nobody will
+         * acknowledge. Without this the timer would stay for good. */
+        rv = CR_ENOENT;
     }
     pthread_mutex_lock(&rt->svc_mu);
     if (periodic && rv != 0) {

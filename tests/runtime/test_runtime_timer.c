@@ -100,14 +100,51 @@ Test(runtime_timer, tick_skipped_while_queued)
     rec_rt_down(&f); /* also frees the periodic timer */
 }
 
+/* wait_no_timers polls cr_rt_timer_count (which, unlike a cancel, does
+ * not change what it looks at) for up to 5 s. */
+static size_t
+wait_no_timers(cr_rt *rt)
+{
+    size_t n = cr_rt_timer_count(rt);
+    for (int i = 0; i < 500 && n > 0; i++) {
+        sleep_ms(10);
+        n = cr_rt_timer_count(rt);
+    }
+    return n;
+}
+
 Test(runtime_timer, periodic_timer_dies_with_target)
 {
     rec_rt f = {0};
     cr_assert_eq(rec_rt_up(&f), 0);
     uint64_t tid;
     cr_assert_eq(cr_tick_every(f.rt, f.id, 5, 0, &tid), 0);
+    cr_assert_eq(cr_rt_timer_count(f.rt), 1);
     cr_assert_eq(cr_stop_wait(f.rt, f.id, 5000), 0);
-    sleep_ms(50);
+    cr_expect_eq(wait_no_timers(f.rt), 0);
+    cr_expect_eq(cr_timer_cancel(f.rt, tid), CR_ENOENT);
+    rec_rt_down(&f);
+}
+
+/* The target dies with a tick in its mailbox, never handled, so never
+ * acknowledged: the timer, which skips ticks while one is unhandled,
+ * must still notice that the target is gone. */
+Test(runtime_timer, periodic_timer_dies_with_a_tick_unhandled)
+{
+    int per_tick_ms = 200;
+    rec_rt f = {.hook = rec_slow_hook, .user = &per_tick_ms};
+    cr_assert_eq(rec_rt_up(&f), 0);
+    /* a message of 200 ms first; the first tick then waits behind it
+     * (the next ones are skipped meanwhile), and the stop takes effect
+     * before the tick is handled */
+    cr_assert_eq(cr_send(f.rt, CR_NOBODY, f.id, cr_msg_new(CR_MSG_USER)), 0);
+    sleep_ms(20);
+    uint64_t tid;
+    cr_assert_eq(cr_tick_every(f.rt, f.id, 5, 0, &tid), 0);
+    sleep_ms(30);
+    cr_assert_eq(cr_stop_wait(f.rt, f.id, 5000), 0);
+    cr_expect_eq(rec_count(&f.r), 1, "the queued tick was not handled");
+    cr_expect_eq(wait_no_timers(f.rt), 0);
     cr_expect_eq(cr_timer_cancel(f.rt, tid), CR_ENOENT);
     rec_rt_down(&f);
 }

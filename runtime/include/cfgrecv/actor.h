@@ -375,6 +375,11 @@ size_t cr_snapshot(cr_rt *rt, cr_actor_info *out, size_t max);
 /* cr_rt_actor_count returns the number of live actors. */
 size_t cr_rt_actor_count(cr_rt *rt);
 
+/* cr_rt_timer_count returns the number of pending timers: one-shot ones
+ * not fired yet, and periodic ones (removed by cr_timer_cancel, or at
+ * their next period once their target is gone). */
+size_t cr_rt_timer_count(cr_rt *rt);
+
 /* ---- deferred work -------------------------------------------------- */
 
 #define CR_DEFER_MAX 8
