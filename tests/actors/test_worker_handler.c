@@ -122,12 +122,15 @@ Test(worker, exits_are_restarted_with_growing_delays) {
     for (int i = 0; i < 4; i++) {
         gap[i] = (ns[i + 1] - ns[i]) / 1000000;
     }
-    cr_assert_geq(gap[0], 90, "gaps %lld %lld %lld %lld", gap[0], gap[1],
-                  gap[2], gap[3]);
-    for (int i = 0; i < 3; i++) {
-        cr_assert_gt(gap[i + 1], gap[i], "gaps %lld %lld %lld %lld", gap[0],
-                     gap[1], gap[2], gap[3]);
+    /* each gap is its delay plus a fork and exec of a large process,
+     * which a loaded machine can stretch by 100 ms: lower bounds per gap,
+     * and growth where the margin is wide */
+    for (int i = 0; i < 4; i++) {
+        cr_assert_geq(gap[i], (100 << i) * 9 / 10, "gaps %lld %lld %lld %lld",
+                      gap[0], gap[1], gap[2], gap[3]);
     }
+    cr_assert_gt(gap[3], gap[0], "gaps %lld %lld %lld %lld", gap[0], gap[1],
+                 gap[2], gap[3]);
     char err[1024];
     uint32_t restarts = 0;
     const char *st = p_state("w", "crash", err, sizeof(err), &restarts);
@@ -280,6 +283,8 @@ Test(worker, hostile_ids_are_refused) {
     for (size_t i = 0; i + 1 < n; i++) {
         cr_assert(p_wait_state("w", ops[i].id, "failed", 5000), "#%zu", i);
     }
+    /* "running" means exec'd: its start line may still be on its way */
+    cr_assert(p_wait_count("starts", "start w flow-00", 1, 5000));
     usleep(500000);
     for (size_t i = 0; i + 1 < n; i++) {
         uint32_t restarts = 9;

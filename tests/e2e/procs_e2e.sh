@@ -98,6 +98,10 @@ EOF
 
 children_eq() { [ "$(daemon_children "$1")" = "$2" ]; }
 
+# w4_lines: the 4 w4 workers have written their pid lines ("running"
+# means exec'd; the line follows)
+w4_lines() { [ "$(awk '$4 == "w4"' "$D/workers" 2>/dev/null | wc -l)" -ge 4 ]; }
+
 threads_of() { awk '/^Threads:/ {print $2}' "/proc/$1/status"; }
 
 # ---- the programs --------------------------------------------------------
@@ -276,6 +280,7 @@ echo "ok: 200 workers started and stopped, no zombies ($threads0 -> $threads1 th
 for i in 1 2 3; do ctl put-flow w4 "keep$i" "$D/f.json"; done
 ctl put-flow w4 stubborn1 "$D/f.json"
 wait_for 20 "4 workers" flows_eq 'sum(f["state"]=="running" for f in j["workspaces"].get("w4", {}).values())' 4
+wait_for 10 "the 4 w4 workers' pid lines" w4_lines
 wpids=$(awk '$4 == "w4" {print $1}' "$D/workers")
 [ "$(echo "$wpids" | wc -w)" = 4 ] || fail "w4 workers: $wpids"
 wait_for 10 "the stubborn worker" grep -q "stubborn1 ignores SIGTERM" "$D/daemon.log"
@@ -302,6 +307,7 @@ echo "ok: SIGTERM stopped every worker in $took ms"
 : >"$D/workers"
 start_daemon
 wait_for 20 "w4 back" flows_eq 'sum(f["state"]=="running" for f in j["workspaces"].get("w4", {}).values())' 4
+wait_for 10 "the 4 w4 workers' pid lines" w4_lines
 wpids=$(awk '$4 == "w4" {print $1}' "$D/workers")
 kill -9 "$DPID"
 wait "$DPID" 2>/dev/null || true

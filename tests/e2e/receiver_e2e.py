@@ -331,10 +331,11 @@ def run_all():
         stop(recv)                             # the notify waits in a socket
         try:
             ctl("put", "ws1", "flow", "late", "{}")
-            time.sleep(0.3)   # nng writes the push from its own thread
+            time.sleep(1.0)   # nng writes the push from its own thread
             stop(svc)                          # the fetch will time out
             recv.send_signal(signal.SIGCONT)
-            time.sleep(1.5)                    # > --fetch-timeout
+            wait_for(lambda: monitor("status")["counters"]["fetches_failed"]
+                     > before, 15, "the fetch to time out")
         finally:
             recv.send_signal(signal.SIGCONT)
             svc.send_signal(signal.SIGCONT)

@@ -239,6 +239,54 @@ rec_slow_hook(cr_ctx *ctx, rec *r, const cr_msg *m)
     return 0;
 }
 
+/* rec_hold_hook holds the first message in hand until the test calls
+ * rec_hold_release, so the queue behind it and the moment of a stop are
+ * known exactly; rec_hold_wait waits until it is in hand. One hold per
+ * process (criterion runs each test in a process of its own). */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool in_hand, released;
+} rec_hold = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false,
+              false};
+
+static inline int
+rec_hold_hook(cr_ctx *ctx, rec *r, const cr_msg *m)
+{
+    (void)ctx;
+    (void)m;
+    if (rec_count(r) > 0) {
+        return 0;
+    }
+    pthread_mutex_lock(&rec_hold.mu);
+    rec_hold.in_hand = true;
+    pthread_cond_broadcast(&rec_hold.cv);
+    while (!rec_hold.released) {
+        pthread_cond_wait(&rec_hold.cv, &rec_hold.mu);
+    }
+    pthread_mutex_unlock(&rec_hold.mu);
+    return 0;
+}
+
+static inline void
+rec_hold_wait(void)
+{
+    pthread_mutex_lock(&rec_hold.mu);
+    while (!rec_hold.in_hand) {
+        pthread_cond_wait(&rec_hold.cv, &rec_hold.mu);
+    }
+    pthread_mutex_unlock(&rec_hold.mu);
+}
+
+static inline void
+rec_hold_release(void)
+{
+    pthread_mutex_lock(&rec_hold.mu);
+    rec_hold.released = true;
+    pthread_cond_broadcast(&rec_hold.cv);
+    pthread_mutex_unlock(&rec_hold.mu);
+}
+
 /* rec_rt is the setup most runtime tests begin with: a runtime and one
  * recorder actor in it. The test may set the first five fields (zero
  * means the defaults) before rec_rt_up, which fills in the rest. */

@@ -82,6 +82,7 @@ typedef struct tchild {
     int terminate_ms;    /* terminate sleeps this long */
     _Atomic int inits;   /* init calls */
     _Atomic int frees;   /* tchild_free calls (arg_free) */
+    _Atomic int blocking; /* T_BLOCKs entered (a test waits for it) */
 } tchild;
 
 TL_UNUSED static int
@@ -112,6 +113,7 @@ tchild_handle(cr_ctx *ctx, void *state, const cr_msg *m)
         (cr_fail)(ctx, CR_EPROTO, "asked to fail");
         return 0;
     case T_BLOCK:
+        atomic_fetch_add(&t->blocking, 1);
         usleep((useconds_t)t->block_ms * 1000);
         return 0;
     default:

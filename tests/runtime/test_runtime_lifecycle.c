@@ -223,32 +223,6 @@ Test(runtime_lifecycle, stop_frees_queued)
 
 /* ---- drain_on_stop ------------------------------------------------------ */
 
-/* The first message is held in hand until the test releases it, so the
- * queue behind it and the moment of the stop are known exactly. */
-static struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool in_hand, released;
-} hold = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false};
-
-static int
-hold_first_hook(cr_ctx *ctx, rec *r, const cr_msg *m)
-{
-    (void)ctx;
-    (void)m;
-    if (rec_count(r) > 0) {
-        return 0;
-    }
-    pthread_mutex_lock(&hold.mu);
-    hold.in_hand = true;
-    pthread_cond_broadcast(&hold.cv);
-    while (!hold.released) {
-        pthread_cond_wait(&hold.cv, &hold.mu);
-    }
-    pthread_mutex_unlock(&hold.mu);
-    return 0;
-}
-
 static const cr_behaviour drain_behaviour = {
     .kind = "drainer",
     .init = rec_b_init,
@@ -262,17 +236,13 @@ static const cr_behaviour drain_behaviour = {
 static void
 hundred_behind_one(rec_rt *f, const cr_behaviour *b)
 {
-    hold.in_hand = hold.released = false;
-    *f = (rec_rt){.b = b, .hook = hold_first_hook};
+    rec_hold.in_hand = rec_hold.released = false;
+    *f = (rec_rt){.b = b, .hook = rec_hold_hook};
     cr_assert_eq(rec_rt_up(f), 0);
     for (int i = 0; i < 100; i++) {
         cr_assert_eq(cr_send(f->rt, CR_NOBODY, f->id, cr_msg_new(T_USER)), 0);
     }
-    pthread_mutex_lock(&hold.mu);
-    while (!hold.in_hand) {
-        pthread_cond_wait(&hold.cv, &hold.mu);
-    }
-    pthread_mutex_unlock(&hold.mu);
+    rec_hold_wait();
 }
 
 /* Sends 100 messages, stops the actor while it holds the first, sends 5
@@ -289,10 +259,7 @@ handled_across_a_stop(const cr_behaviour *b)
             cr_msg_free(m);
         }
     }
-    pthread_mutex_lock(&hold.mu);
-    hold.released = true;
-    pthread_cond_broadcast(&hold.cv);
-    pthread_mutex_unlock(&hold.mu);
+    rec_hold_release();
     cr_assert(rec_wait_term(&f.r, 10000));
     cr_expect_eq(f.r.why.kind, CR_EXIT_SHUTDOWN);
     size_t n = rec_count(&f.r);
@@ -354,10 +321,7 @@ Test(runtime_lifecycle, batch_end_after_each_batch)
 {
     rec_rt f;
     hundred_behind_one(&f, &batch_behaviour);
-    pthread_mutex_lock(&hold.mu);
-    hold.released = true;
-    pthread_cond_broadcast(&hold.cv);
-    pthread_mutex_unlock(&hold.mu);
+    rec_hold_release();
     cr_assert_eq(rec_wait(&f.r, 100, 10000), 100);
     for (int i = 0; i < 1000 && atomic_load(&be.last_seen) != 100; i++) {
         sleep_ms(5);
@@ -496,8 +460,16 @@ Test(runtime_lifecycle, thousand_actors_leave_nothing)
     cr_assert_eq(cr_spawn(rt, &rec_behaviour, &warm, NULL, &wid), 0);
     cr_assert_eq(cr_stop_wait(rt, wid, 5000), 0);
     rec_fini(&warm);
-    sleep_ms(20); /* let the warm-up thread leave /proc */
-    int tasks0 = count_tasks(), fds0 = count_fds();
+    /* the warm-up thread leaves /proc/self/task a moment after its join:
+     * take the baseline once the count has held for 100 ms (up to 2 s) */
+    int tasks0 = count_tasks();
+    for (int held = 0, i = 0; held < 100 && i < 2000; i++) {
+        sleep_ms(1);
+        int n = count_tasks();
+        held = n == tasks0 ? held + 1 : 0;
+        tasks0 = n;
+    }
+    int fds0 = count_fds();
 
     static rec recs[100];
     for (int round = 0; round < 10; round++) {

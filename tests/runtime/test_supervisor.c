@@ -447,7 +447,10 @@ Test(supervisor, shutdown_timeout_is_reported_and_the_child_left_to_exit)
     cr_assert_geq(tcol_wait(&col, CR_SUP_EV_START, "slow", 0, 1, W), 0);
     cr_id ids = which(sup, "slow").id;
     cr_assert_eq(tsend(rt, ids, T_BLOCK), 0);
-    usleep(100000); /* let it enter the handler */
+    for (int k = 0; k < 500 && atomic_load(&slow.blocking) == 0; k++) {
+        usleep(10000); /* until it is in the handler */
+    }
+    cr_assert_eq(atomic_load(&slow.blocking), 1);
     cr_assert_eq(cr_sup_stop(rt, sup, 20000), 0);
     int i = tcol_wait(&col, CR_SUP_EV_STOP_TIMEOUT, "slow", 0, 1, W);
     cr_assert_geq(i, 0);

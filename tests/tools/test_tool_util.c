@@ -2,7 +2,7 @@
  * test_tool_util.c - the programs' shared helpers: option values, and the
  * shutdown guard (a second signal exits 1 at once; a teardown that hangs
  * past its deadline exits with the status the program meant), each in a
- * child process of the test's own.
+ * process of its own (guard_child.c).
  */
 #include "tool_util.h"
 
@@ -36,22 +36,17 @@ Test(tool_util, parses_durations_and_counts)
     cr_expect_neq(cr_tool_parse_uint("12x", &v), 0);
 }
 
-/* child runs body in a forked process with SIGTERM and SIGINT blocked in
- * every thread, as the daemons have them, and returns its exit status
- * (-1 if it did not exit normally within 8 s). */
+/* child runs guard_child MODE [PIDFILE] (a fresh process: see
+ * guard_child.c) and returns its exit status, or -1 if it did not exit
+ * normally within 8 s. */
 static int
-child(void (*body)(void *), void *arg)
+child(const char *mode, const char *pidfile)
 {
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        sigset_t s;
-        sigemptyset(&s);
-        sigaddset(&s, SIGTERM);
-        sigaddset(&s, SIGINT);
-        pthread_sigmask(SIG_BLOCK, &s, NULL);
-        body(arg);
-        _exit(99); /* the body returned: the guard did not exit */
+        execl(GUARD_CHILD, GUARD_CHILD, mode, pidfile, (char *)NULL);
+        _exit(127);
     }
     for (int i = 0; i < 800; i++) {
         int st;
@@ -65,31 +60,11 @@ child(void (*body)(void *), void *arg)
     return -1;
 }
 
-/* guard starts the guard in a child; exit 98 if it cannot */
-static cr_tool_guard *
-guard(const char *pidfile)
-{
-    cr_tool_guard *g = cr_tool_guard_start(pidfile);
-    if (g == NULL) {
-        _exit(98);
-    }
-    return g;
-}
-
-/* a stop under way; then a second signal */
-static void
-second_signal(void *pidfile)
-{
-    guard(pidfile);
-    kill(getpid(), SIGTERM);
-    sleep(5); /* a stop that takes long */
-}
-
 Test(tool_util, second_signal_exits_1_at_once)
 {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    cr_expect_eq(child(second_signal, NULL), 1);
+    cr_expect_eq(child("second-signal", NULL), 1);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     cr_expect_lt(t1.tv_sec - t0.tv_sec, 4, "it waited for the stop");
 }
@@ -100,35 +75,17 @@ Test(tool_util, the_pidfile_goes_with_a_forced_exit)
     snprintf(path, sizeof(path), "/tmp/cfgrecv-guard-%ld.pid",
              (long)getpid());
     cr_assert_eq(cr_tool_write_pidfile(path), 0);
-    cr_expect_eq(child(second_signal, path), 1);
+    cr_expect_eq(child("second-signal", path), 1);
     cr_expect_neq(access(path, F_OK), 0, "%s is still there", path);
     unlink(path);
 }
 
-static void
-hung_teardown(void *arg)
-{
-    cr_tool_guard_teardown(guard(NULL), 7, 200);
-    sleep(5); /* nng_close hanging */
-}
-
 Test(tool_util, hung_teardown_exits_with_the_meant_status)
 {
-    cr_expect_eq(child(hung_teardown, NULL), 7);
-}
-
-static void
-timely_teardown(void *arg)
-{
-    cr_tool_guard *g = guard(NULL);
-    cr_tool_guard_teardown(g, 7, 300);
-    usleep(100 * 1000);
-    cr_tool_guard_stop(g); /* joins: the process goes on */
-    usleep(400 * 1000);    /* past the deadline: nothing happens */
-    _exit(0);
+    cr_expect_eq(child("hung-teardown", NULL), 7);
 }
 
 Test(tool_util, a_teardown_in_time_is_left_alone)
 {
-    cr_expect_eq(child(timely_teardown, NULL), 0);
+    cr_expect_eq(child("timely-teardown", NULL), 0);
 }

@@ -228,7 +228,7 @@ Test(net, timeouts)
     free(rep);
     cr_assert_eq(crt_client_request(c, "hold", 4, 300, &rep, &rlen),
                  CR_ETIMEDOUT);
-    cr_assert_eq(wait_tokens(1, 1000), 1);
+    cr_assert_eq(wait_tokens(1, 5000), 1);
     cr_assert_eq(crt_server_drop(srv, ev.tokens[0]), 0);
     /* the client still works after a timeout (and the server after a
      * drop) */
