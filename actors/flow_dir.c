@@ -313,14 +313,14 @@ sb_uint(sbuf *b, uint64_t v)
     sb_put(b, num, (size_t)n);
 }
 
-/* sb_str writes s as a JSON string the way jansson dumps one (compact,
- * UTF-8 kept, '/' not escaped, other control characters as \u00XX). */
+/* sb_esc writes the inside of a JSON string for s, the way jansson dumps
+ * one (compact, UTF-8 kept, '/' not escaped, other control characters as
+ * \u00XX, bytes that are not UTF-8 as U+FFFD). */
 static void
-sb_str(sbuf *b, const char *s)
+sb_esc(sbuf *b, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s);
-    sb_put(b, "\"", 1);
     size_t run = 0; /* bytes copied as they are, pending */
     for (size_t i = 0; i < n;) {
         unsigned char c = p[i];
@@ -358,6 +358,14 @@ sb_str(sbuf *b, const char *s)
         i++;
     }
     sb_put(b, s + n - run, run);
+}
+
+/* sb_str writes s as a JSON string (sb_esc). */
+static void
+sb_str(sbuf *b, const char *s)
+{
+    sb_put(b, "\"", 1);
+    sb_esc(b, s);
     sb_put(b, "\"", 1);
 }
 
@@ -401,18 +409,12 @@ write_flow(sbuf *b, const cra_flow_dir *d, const dflow *f)
     sb_puts(b, ",\"error\":");
     if (err == NULL) {
         sb_puts(b, "null");
-    } else {
-        size_t nl = strlen(d->names[errh]), el = strlen(err->error);
-        char *msg = malloc(nl + 2 + el + 1);
-        if (msg == NULL) {
-            b->oom = true;
-            return;
-        }
-        memcpy(msg, d->names[errh], nl);
-        memcpy(msg + nl, ": ", 2);
-        memcpy(msg + nl + 2, err->error, el + 1);
-        sb_str(b, msg);
-        free(msg);
+    } else { /* "HANDLER: ERROR" */
+        sb_put(b, "\"", 1);
+        sb_esc(b, d->names[errh]);
+        sb_put(b, ": ", 2);
+        sb_esc(b, err->error);
+        sb_put(b, "\"", 1);
     }
     sb_puts(b, ",\"handlers\":{");
     for (size_t k = 0; k < d->nh; k++) {

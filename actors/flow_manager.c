@@ -354,8 +354,8 @@ static void tombstone_set(fm *s, const char *name, uint64_t version,
 
 /* prune_round forgets, at the end of a full resync, the workspaces that
  * are neither in the service (the round listed every one discovered, and
- * every one with flows: wsst.listed) nor doing anything here: no flows, no fetch, no
- * delayed refetch. Without it every name a notify ever gave (a hostile
+ * every one with flows: wsst.listed) nor doing anything here: no flows,
+ * no fetch, no delayed refetch. Without it every name a notify ever gave (a hostile
  * publisher's random ones, workspaces created and deleted over months)
  * would stay in memory for good. A deleted one goes with its tombstone:
  * the service holds no flow of it any more. Its version is forgotten
@@ -369,7 +369,8 @@ prune_round(fm *s)
     size_t pruned = 0;
     for (size_t it = 0; cra_strmap_next(s->ws, &it, &k, &kl, &v);) {
         wsst *w = v;
-        if (w->listed == s->round_no || cra_strmap_count(w->flows) > 0 || w->fetching || w->lag_wait ||
+        if (w->listed == s->round_no || cra_strmap_count(w->flows) > 0 ||
+            w->fetching || w->lag_wait ||
             (kl == 7 && memcmp(k, "default", 7) == 0)) {
             continue;
         }

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cfgrecv/log.h"
 #include "cfgrecv/supervisor.h"
@@ -16,7 +15,6 @@
 #include "flow_dir.h"
 #include "flow_manager.h"
 #include "handler_actor.h"
-#include "events.h"
 #include "events_actor.h"
 #include "monitor.h"
 #include "notify_consumer.h"

@@ -13,8 +13,8 @@
  * handled it) skips ticks while the previous one is unhandled, so a slow
  * actor never collects a backlog of ticks. A periodic timer whose target
  * is gone is removed at its next period: when a send fails, or when a
- * skipped tick finds the target dead (it died with a tick unhandled). Timer messages are sent with
- * CRI_PUT_FORCE: each is bounded by its timer, and a dropped timeout
+ * skipped tick finds the target dead (it died with a tick unhandled).
+ * Timer messages are sent with CRI_PUT_FORCE: each is bounded by its timer, and a dropped timeout
  * would hang whatever waits for it. Messages are built and sent without
  * svc_mu held.
  */

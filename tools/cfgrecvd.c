@@ -488,14 +488,15 @@ main(int argc, char **argv)
     /* plugins: loaded before anything starts, so a bad one is a usage
      * error on stderr (exit 2), not a daemon that half starts */
     cra_loaded_plugin *plugins[MAX_PLUGINS] = {0};
-    const char *taken[MAX_PLUGINS + 3] = {"flows", "hook", "worker"};
+    /* "flows", the built-in one, the loader refuses itself */
+    const char *taken[MAX_PLUGINS + 2] = {"hook", "worker"};
     for (size_t i = 0; i < o.nplugins; i++) {
         char err[512];
         plugins[i] = cra_plugin_load(o.plugins[i], o.plugin_args[i], err,
                                      sizeof(err));
         const char *name =
             plugins[i] ? cra_plugin_handler(plugins[i])->name : NULL;
-        for (size_t j = 0; name != NULL && j < i + 3; j++) {
+        for (size_t j = 0; name != NULL && j < i + 2; j++) {
             if (strcmp(name, taken[j]) == 0) {
                 snprintf(err, sizeof(err),
                          "plugin %s: handler name \"%s\" is taken",
@@ -510,7 +511,7 @@ main(int argc, char **argv)
             }
             return 2;
         }
-        taken[i + 3] = name;
+        taken[i + 2] = name;
     }
     char dbabs[PATH_MAX];
     if (o.req_url == NULL && realpath(o.db, dbabs) == NULL) {

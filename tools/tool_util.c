@@ -6,15 +6,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
 
+#include "cfgrecv/actor.h" /* cr_now_ms */
 #include "cfgrecv/log.h"
 
 int
@@ -115,10 +114,10 @@ struct cr_tool_guard {
     sigset_t sigs;         /* SIGTERM and SIGINT */
     const char *pidfile;   /* unlinked before a forced exit */
     int status;            /* the exit status of a teardown cut short */
-    struct timespec until; /* teardown deadline, CLOCK_MONOTONIC */
+    uint64_t until_ms;     /* teardown deadline, cr_now_ms */
     int teardown_ms;       /* its length, for the log line */
     _Atomic int phase;     /* written by the program, read by the guard;
-                              release/acquire publish status and until */
+                              release/acquire publish status, until_ms */
 };
 
 static void
@@ -129,15 +128,6 @@ guard_exit(cr_tool_guard *g, int status)
     }
     CR_INFO(GUARD_COMP, "exit %d", status);
     _exit(status);
-}
-
-static bool
-guard_late(const cr_tool_guard *g)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > g->until.tv_sec ||
-           (now.tv_sec == g->until.tv_sec && now.tv_nsec >= g->until.tv_nsec);
 }
 
 static void *
@@ -158,7 +148,7 @@ guard_main(void *arg)
                     sig == SIGTERM ? "SIGTERM" : "SIGINT");
             guard_exit(g, 1);
         }
-        if (phase == GUARD_TEARDOWN && guard_late(g)) {
+        if (phase == GUARD_TEARDOWN && cr_now_ms() >= g->until_ms) {
             CR_ERROR(GUARD_COMP, "closing the sockets hung for %d ms "
                                  "after the stop was done (nng 1.5.2, nng "
                                  "issue #1813); exiting without it",
@@ -197,13 +187,7 @@ cr_tool_guard_teardown(cr_tool_guard *g, int status, int ms)
     }
     g->status = status;
     g->teardown_ms = ms;
-    clock_gettime(CLOCK_MONOTONIC, &g->until);
-    g->until.tv_sec += ms / 1000;
-    g->until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (g->until.tv_nsec >= 1000000000L) {
-        g->until.tv_sec++;
-        g->until.tv_nsec -= 1000000000L;
-    }
+    g->until_ms = cr_now_ms() + (uint64_t)ms;
     atomic_store_explicit(&g->phase, GUARD_TEARDOWN, memory_order_release);
 }
 

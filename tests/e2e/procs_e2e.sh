@@ -98,6 +98,20 @@ EOF
 
 children_eq() { [ "$(daemon_children "$1")" = "$2" ]; }
 
+# term_wait: SIGTERM the daemon and wait for it; sets rc (its exit
+# status) and took (ms from the signal to its exit)
+term_wait() {
+    local t0
+    t0=$(date +%s%N)
+    kill -TERM "$DPID"
+    set +e
+    wait "$DPID"
+    rc=$?
+    set -e
+    DPID=
+    took=$((($(date +%s%N) - t0) / 1000000))
+}
+
 # w4_lines: the 4 w4 workers have written their pid lines ("running"
 # means exec'd; the line follows)
 w4_lines() { [ "$(awk '$4 == "w4"' "$D/workers" 2>/dev/null | wc -l)" -ge 4 ]; }
@@ -284,13 +298,7 @@ wait_for 10 "the 4 w4 workers' pid lines" w4_lines
 wpids=$(awk '$4 == "w4" {print $1}' "$D/workers")
 [ "$(echo "$wpids" | wc -w)" = 4 ] || fail "w4 workers: $wpids"
 wait_for 10 "the stubborn worker" grep -q "stubborn1 ignores SIGTERM" "$D/daemon.log"
-t0=$(date +%s%N)
-kill -TERM "$DPID"
-set +e
-wait "$DPID"; rc=$?
-set -e
-DPID=
-took=$((($(date +%s%N) - t0) / 1000000))
+term_wait
 [ "$rc" = 0 ] || fail "daemon exit $rc"
 ! grep -q "Sanitizer\|runtime error" "$D/daemon.log" || fail "sanitizer report"
 # the stubborn worker is killed at the end of the 2 s grace, the others
@@ -326,13 +334,7 @@ kill -TERM "$DPID"
 wait_for 10 "the hanging stop hook" test -s "$D/hang.pid"
 hpid=$(cat "$D/hang.pid")
 kill -0 "$DPID" 2>/dev/null || fail "the daemon did not wait for its stop hook"
-t0=$(date +%s%N)
-kill -TERM "$DPID"
-set +e
-wait "$DPID"; rc=$?
-set -e
-DPID=
-took=$((($(date +%s%N) - t0) / 1000000))
+term_wait
 [ "$rc" = 1 ] || fail "second SIGTERM: exit $rc, want 1"
 [ "$took" -lt 2000 ] || fail "second SIGTERM: exit took $took ms"
 grep -q "SIGTERM during the stop: exiting now" "$D/daemon.log" || fail "no log line for the second SIGTERM"
