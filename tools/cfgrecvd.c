@@ -485,34 +485,6 @@ main(int argc, char **argv)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
-    /* plugins: loaded before anything starts, so a bad one is a usage
-     * error on stderr (exit 2), not a daemon that half starts */
-    cra_loaded_plugin *plugins[MAX_PLUGINS] = {0};
-    /* "flows", the built-in one, the loader refuses itself */
-    const char *taken[MAX_PLUGINS + 2] = {"hook", "worker"};
-    for (size_t i = 0; i < o.nplugins; i++) {
-        char err[512];
-        plugins[i] = cra_plugin_load(o.plugins[i], o.plugin_args[i], err,
-                                     sizeof(err));
-        const char *name =
-            plugins[i] ? cra_plugin_handler(plugins[i])->name : NULL;
-        for (size_t j = 0; name != NULL && j < i + 2; j++) {
-            if (strcmp(name, taken[j]) == 0) {
-                snprintf(err, sizeof(err),
-                         "plugin %s: handler name \"%s\" is taken",
-                         o.plugins[i], name);
-                name = NULL;
-            }
-        }
-        if (name == NULL) {
-            fprintf(stderr, "cfgrecvd: %s\n", err);
-            for (size_t j = 0; j <= i; j++) {
-                cra_plugin_unload(plugins[j]);
-            }
-            return 2;
-        }
-        taken[i + 2] = name;
-    }
     char dbabs[PATH_MAX];
     if (o.req_url == NULL && realpath(o.db, dbabs) == NULL) {
         /* the file may not exist yet: resolve its directory instead */
@@ -543,12 +515,49 @@ main(int argc, char **argv)
             return 1;
         }
     }
+    /* plugins: loaded before anything starts, so a bad one is a usage
+     * error on stderr (exit 2), not a daemon that half starts */
+    cra_loaded_plugin *plugins[MAX_PLUGINS] = {0};
+    /* "flows", the built-in one, the loader refuses itself */
+    const char *taken[MAX_PLUGINS + 2] = {"hook", "worker"};
+    for (size_t i = 0; i < o.nplugins; i++) {
+        char err[512];
+        plugins[i] = cra_plugin_load(o.plugins[i], o.plugin_args[i], err,
+                                     sizeof(err));
+        const char *name =
+            plugins[i] ? cra_plugin_handler(plugins[i])->name : NULL;
+        for (size_t j = 0; name != NULL && j < i + 2; j++) {
+            if (strcmp(name, taken[j]) == 0) {
+                snprintf(err, sizeof(err),
+                         "plugin %s: handler name \"%s\" is taken",
+                         o.plugins[i], name);
+                name = NULL;
+            }
+        }
+        if (name == NULL) {
+            fprintf(stderr, "cfgrecvd: %s\n", err);
+            for (size_t j = 0; j <= i; j++) {
+                cra_plugin_unload(plugins[j]);
+            }
+            if (logfd != 2) {
+                close(logfd);
+            }
+            return 2;
+        }
+        taken[i + 2] = name;
+    }
+    /* from here every exit goes through `out`, which unloads the plugins */
+    cr_rt *rt = NULL;
+    cra_cfgsvc *svc = NULL;
+    cra_receiver *recv = NULL;
+    int status = 1;
+    const char *pidfile = NULL; /* ours to unlink once written */
     int readyfd = -1;
     if (o.daemonize) {
         readyfd = daemonize();
         if (readyfd < 0) {
             perror("cfgrecvd: fork");
-            return 1;
+            goto out;
         }
         dup2(logfd, 2);
     }
@@ -556,14 +565,9 @@ main(int argc, char **argv)
     if (o.pidfile != NULL && cr_tool_write_pidfile(o.pidfile) != 0) {
         CR_ERROR(COMP, "cannot write pidfile %s: %s", o.pidfile,
                  strerror(errno));
-        ready(readyfd, 0);
-        return 1;
+        goto out;
     }
-
-    cr_rt *rt = NULL;
-    cra_cfgsvc *svc = NULL;
-    cra_receiver *recv = NULL;
-    int status = 1;
+    pidfile = o.pidfile;
     if ((rv = cr_rt_new(NULL, &rt)) != 0) {
         CR_ERROR(COMP, "cannot create the runtime: %s", cr_strerror(rv));
         goto out;
@@ -676,7 +680,7 @@ out:
     /* a second signal exits at once; teardown after the flows are
      * stopped is bounded (tool_util.h, the shutdown guard) */
     cr_tool_guard *g =
-        recv != NULL || svc != NULL ? cr_tool_guard_start(o.pidfile) : NULL;
+        recv != NULL || svc != NULL ? cr_tool_guard_start(pidfile) : NULL;
     if (recv != NULL && cra_receiver_stop(recv, 120000) != 0) {
         CR_WARN(COMP, "some actors did not stop in time");
     }
@@ -691,8 +695,8 @@ out:
         cra_plugin_unload(plugins[i]); /* their actors are gone */
     }
     cr_tool_guard_stop(g);
-    if (o.pidfile != NULL) {
-        unlink(o.pidfile);
+    if (pidfile != NULL) {
+        unlink(pidfile);
     }
     CR_INFO(COMP, "exit %d", status);
     return status;
