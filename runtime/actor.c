@@ -309,6 +309,10 @@ actor_main(void *arg)
 
     int rc = a->b->init != NULL ? a->b->init(a, a->arg, &a->state_ptr) : 0;
     after_callback(a, rc, "init");
+    pthread_mutex_lock(&a->end_mu); /* a cr_spawn with wait_init returns */
+    a->inited = true;
+    pthread_cond_broadcast(&a->end_cv);
+    pthread_mutex_unlock(&a->end_mu);
     run_deferred(a);
     if (!a->exit_req) {
         atomic_store(&a->state, CR_STATE_RUNNING);
@@ -402,6 +406,13 @@ cr_spawn(cr_rt *rt, const cr_behaviour *b, void *arg,
         pthread_mutex_unlock(&a->end_mu);
         rv = CR_ENOMEM;
         goto fail_mb;
+    }
+    if (opts->wait_init) {
+        pthread_mutex_lock(&a->end_mu);
+        while (!a->inited && !a->joined) {
+            pthread_cond_wait(&a->end_cv, &a->end_mu);
+        }
+        pthread_mutex_unlock(&a->end_mu);
     }
     if (idp != NULL) {
         *idp = a->id;

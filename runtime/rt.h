@@ -69,9 +69,11 @@ struct cr_ctx {
     /* Protected by rt->svc_mu. */
     cr_ctx *reap_next;
 
-    /* Protected by end_mu: the reaper has joined the thread. */
+    /* Protected by end_mu: init has returned (cr_spawn_opts.wait_init);
+     * the reaper has joined the thread. */
     pthread_mutex_t end_mu;
     pthread_cond_t end_cv;
+    bool inited;
     bool joined;
 };
 

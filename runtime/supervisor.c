@@ -575,6 +575,12 @@ start_child(supv *s, child *c)
         .stack_size = c->stack,
         .mailbox_cap = c->cap,
         .link_monitor = s->self,
+        /* a nested supervisor spawns its children in its init: waiting
+         * for it means the whole subtree exists (names registered,
+         * mailboxes open) before the next sibling starts. The flow
+         * manager, started after the handlers' supervisor, finds every
+         * handler at its first sync instead of racing their spawn. */
+        .wait_init = c->b == &cr_sup_behaviour,
     };
     cr_id id = 0;
     c->started_at = now_ms(s);

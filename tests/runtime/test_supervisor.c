@@ -623,3 +623,73 @@ Test(supervisor, wait_on_a_non_root_and_exit_status)
     cr_assert_geq(tcol_wait(&col, CR_SUP_EV_RESTART, "inner", 0, 1, W), 0);
     finish(root);
 }
+
+/* A nested supervisor's subtree exists before its next sibling starts:
+ * the receiver's flow manager, started after the handlers' supervisor,
+ * must find every handler registered at its first sync. The nested
+ * supervisor's clock (read before it spawns its child) is slowed, so
+ * without the wait the sibling's init would always run first. */
+static _Atomic int slow_clock_calls;
+
+static uint64_t
+slow_clock(void *arg)
+{
+    (void)arg;
+    if (atomic_fetch_add(&slow_clock_calls, 1) == 0) {
+        usleep(200000);
+    }
+    return tfake_clock(NULL);
+}
+
+static _Atomic int sibling_saw_leaf = -1;
+
+static int
+sibling_init(cr_ctx *ctx, void *arg, void **state)
+{
+    (void)arg;
+    *state = NULL;
+    atomic_store(&sibling_saw_leaf,
+                 cr_whereis(cr_ctx_rt(ctx), "leaf") != CR_NOBODY);
+    return 0;
+}
+
+static int
+sibling_handle(cr_ctx *ctx, void *state, const cr_msg *m)
+{
+    (void)ctx, (void)state, (void)m;
+    return 0;
+}
+
+static const cr_behaviour sibling_behaviour = {
+    .kind = "sibling",
+    .init = sibling_init,
+    .handle = sibling_handle,
+};
+
+Test(supervisor, nested_subtree_exists_before_the_next_sibling)
+{
+    tchild leaf = {.name = "leaf"};
+    cr_child_spec lspec = tspec(&leaf, CR_RESTART_PERMANENT);
+    lspec.register_name = true;
+    cr_sup_opts io = fast_opts(CR_SUP_ONE_FOR_ONE, CR_NOBODY);
+    io.clock = slow_clock;
+    cr_sup_args *args;
+    cr_assert_eq(cr_sup_args_new(&io, &lspec, 1, &args), 0);
+    cr_child_spec specs[2];
+    cr_sup_child_spec(&specs[0], "inner", args);
+    specs[1] = (cr_child_spec){.name = "sibling",
+                               .behaviour = &sibling_behaviour,
+                               .restart = CR_RESTART_PERMANENT,
+                               .shutdown_timeout_ms = 5000};
+    cr_sup_opts o = fast_opts(CR_SUP_REST_FOR_ONE, col.id);
+    cr_id root;
+    cr_assert_eq(cr_sup_start(rt, &o, specs, 2, &root), 0);
+    cr_assert_geq(tcol_wait(&col, CR_SUP_EV_START, "sibling", 0, 1, W), 0);
+    for (int i = 0; i < 1000 && atomic_load(&sibling_saw_leaf) < 0; i++) {
+        usleep(10000);
+    }
+    cr_assert_eq(atomic_load(&sibling_saw_leaf), 1,
+                 "the sibling's init ran before the nested child existed");
+    cr_assert_geq(atomic_load(&slow_clock_calls), 1);
+    finish(root);
+}

@@ -168,6 +168,10 @@ typedef struct cr_spawn_opts {
                                high-water mark may exceed cap slightly. */
     cr_id link_monitor;     /* if set, this actor monitors the new one
                                before it can possibly exit (no race) */
+    bool wait_init;         /* cr_spawn returns once the new actor's init
+                               has returned, whatever it returned (OTP's
+                               start_link). An init that waits for its
+                               spawner would deadlock. */
 } cr_spawn_opts;
 
 /* ---- runtime ------------------------------------------------------- */

@@ -12,8 +12,10 @@
  * runs, cr_sup_remove_child stops one and forgets it. "Started" means
  * spawned: the child's name is registered and its mailbox exists before
  * the next child is spawned, but its init runs on its own thread and is
- * not waited for (unlike OTP's start_link). A child whose init fails
- * simply exits with CR_EXIT_ERROR, and that is handled like any failure.
+ * not waited for (unlike OTP's start_link), except a nested supervisor's:
+ * its init spawns its own children, so that whole subtree exists before
+ * the next sibling is spawned. A child whose init fails simply exits with
+ * CR_EXIT_ERROR, and that is handled like any failure.
  *
  * Failure. A child *fails* when it exits with CR_EXIT_ERROR (init or a
  * handler returned an error, or it called cr_fail) or CR_EXIT_NOPROC, or
