@@ -736,8 +736,10 @@ Test(receiver, fetch_failure_retried_until_it_lands)
     start_receiver(fake_notify_url);
     WAIT_UNTIL(stream_up(), 5000);
     const char *ws[] = {"late"};
-    fake_push(1, "flow", ws, 1);
-    WAIT_UNTIL(fstats().failed >= 1, 10000);
+    /* the SUB side sees its pipe before the PUB side has added it, and
+     * PUB drops what it sends meanwhile: push until a fetch has failed
+     * (the repeats coalesce into the pending fetch) */
+    WAIT_UNTIL((fake_push(1, "flow", ws, 1), fstats().failed >= 1), 10000);
     start_svc(req_url, svc_notify_url);
     put("late", "f", "{}");
     WAIT_UNTIL(probe_get("late", "f").running, 30000);
