@@ -26,6 +26,7 @@
 #include <cfgrecv/actor.h>
 #include <cfgrecv/log.h>
 
+#include "lguard.h"
 #include "nngerr.h"
 #include "proto.h"
 #include "redial.h"
@@ -34,7 +35,8 @@
 
 struct crt_pub {
     nng_socket sock;
-    atomic_int peers; /* connected subscribers */
+    atomic_int peers;  /* connected subscribers (and a guard's probe) */
+    crt_lguard *guard; /* restarts a wedged listener (lguard.h) */
 };
 
 static void
@@ -44,9 +46,17 @@ pub_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     (void)pipe;
     if (ev == NNG_PIPE_EV_ADD_POST) {
         atomic_fetch_add(&p->peers, 1);
+        crt_lguard_pipe_added(p->guard);
     } else if (ev == NNG_PIPE_EV_REM_POST) {
         atomic_fetch_sub(&p->peers, 1);
     }
+}
+
+static int
+pub_listen(void *arg, nng_socket sock, const char *url, nng_listener *l)
+{
+    (void)arg;
+    return nng_listen(sock, url, l, 0);
 }
 
 int
@@ -61,7 +71,10 @@ crt_pub_open(const char *url, crt_pub **out)
         return CR_ENOMEM;
     }
     atomic_init(&p->peers, 0);
+    p->guard = crt_lguard_new();
+    nng_listener l;
     if ((rv = nng_pub0_open(&p->sock)) != 0) {
+        crt_lguard_free(p->guard);
         free(p);
         return crt_open_error(rv);
     }
@@ -73,12 +86,15 @@ crt_pub_open(const char *url, crt_pub **out)
                               p)) != 0 ||
         (rv = nng_pipe_notify(p->sock, NNG_PIPE_EV_REM_POST, pub_pipe_cb,
                               p)) != 0 ||
-        (rv = nng_listen(p->sock, url, NULL, 0)) != 0) {
+        (rv = nng_listen(p->sock, url, &l, 0)) != 0) {
         CR_WARN("notify", "listen %s: %s", url, nng_strerror(rv));
         nng_close(p->sock);
+        crt_lguard_free(p->guard);
         free(p);
         return crt_open_error(rv);
     }
+    (void)crt_lguard_start(p->guard, p->sock, l, url, nng_sub0_open,
+                           pub_listen, NULL, 0);
     *out = p;
     return 0;
 }
@@ -111,7 +127,9 @@ crt_pub_close(crt_pub *p)
     if (p == NULL) {
         return;
     }
+    crt_lguard_stop(p->guard); /* before the close: it may relisten */
     nng_close(p->sock);
+    crt_lguard_free(p->guard);
     free(p);
 }
 

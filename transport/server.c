@@ -21,11 +21,13 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
 
 #include <cfgrecv/actor.h>
 #include <cfgrecv/log.h>
 
 #include "gate.h"
+#include "lguard.h"
 #include "nngerr.h"
 #include "proto.h"
 
@@ -50,6 +52,8 @@ struct crt_server {
     pthread_mutex_t mu;
     bool closing; /* (protected by mu) */
     crt_gate gate;
+    crt_lguard *guard; /* restarts a wedged listener (lguard.h) */
+    int port;          /* the bound TCP port, or 0 */
 };
 
 /* Both leave a closing server's slot unarmed (close frees the aios). */
@@ -184,10 +188,26 @@ server_free(crt_server *s)
             nng_aio_free(s->slots[i].aio);
         }
     }
+    crt_lguard_free(s->guard);
     crt_gate_fini(&s->gate);
     pthread_mutex_destroy(&s->mu);
     free(s->slots);
     free(s);
+}
+
+static void
+server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)p;
+    (void)ev;
+    crt_lguard_pipe_added(arg);
+}
+
+static int
+server_listen(void *arg, nng_socket sock, const char *url, nng_listener *l)
+{
+    (void)arg;
+    return nng_listen(sock, url, l, 0);
 }
 
 int
@@ -216,7 +236,10 @@ crt_server_open(const char *url, const crt_server_opts *opts,
     if ((rv = nng_rep0_open(&s->sock)) != 0) {
         goto fail_sock;
     }
-    if ((rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, maxr)) != 0) {
+    s->guard = crt_lguard_new();
+    if ((rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, maxr)) != 0 ||
+        (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, server_pipe_cb,
+                              s->guard)) != 0) {
         goto fail;
     }
     for (unsigned i = 0; i < n; i++) {
@@ -232,10 +255,15 @@ crt_server_open(const char *url, const crt_server_opts *opts,
         CR_WARN("server", "listen %s: %s", url, nng_strerror(rv));
         goto fail;
     }
+    if (nng_listener_get_int(s->lst, NNG_OPT_TCP_BOUND_PORT, &s->port) != 0) {
+        s->port = 0;
+    }
     *out = s; /* before the first callback can run: it may reply */
     for (unsigned i = 0; i < n; i++) {
         arm_recv(&s->slots[i]);
     }
+    (void)crt_lguard_start(s->guard, s->sock, s->lst, url, nng_req0_open,
+                           server_listen, NULL, opts ? opts->guard_ms : 0);
     return 0;
 fail:
     nng_close(s->sock);
@@ -247,11 +275,7 @@ fail_sock:
 int
 crt_server_port(crt_server *s)
 {
-    int port = 0;
-    if (nng_listener_get_int(s->lst, NNG_OPT_TCP_BOUND_PORT, &port) != 0) {
-        return 0;
-    }
-    return port;
+    return s->port; /* a restarted listener keeps it (lguard.h) */
 }
 
 void
@@ -263,6 +287,7 @@ crt_server_close(crt_server *s)
     pthread_mutex_lock(&s->mu);
     s->closing = true;
     pthread_mutex_unlock(&s->mu);
+    crt_lguard_stop(s->guard); /* before the close: it may relisten */
     crt_gate_shut(&s->gate); /* no nng_ctx_* call overlaps the close */
     nng_close(s->sock);
     server_free(s); /* nng_aio_free waits for a running callback */

@@ -32,6 +32,7 @@ typedef struct crt_server_opts {
                         Keep it above the codec's max_size so an oversized
                         request is received and answered "bad-request"
                         rather than dropped with its connection. */
+    int guard_ms;    /* listener guard period (lguard.h); 0 = default */
 } crt_server_opts;
 
 /* A request arrived. Runs on an nng thread and must not block.

@@ -1,0 +1,246 @@
+/*
+ * lguard.c - the listener guard (lguard.h says why).
+ *
+ * One thread for the whole process, started with the first watched
+ * listener and joined when the last one stops. gmu protects the list,
+ * every guard's `watching`, `probing` and `next_ms`, and the thread
+ * state; a probe runs without it (it takes up to CRT_LGUARD_WAIT_MS), and
+ * crt_lguard_stop waits for the probe of its guard to end.
+ */
+#include "lguard.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cfgrecv/actor.h>
+#include <cfgrecv/log.h>
+
+#define COMP "listener"
+
+struct crt_lguard {
+    atomic_uint pipes; /* pipes the socket reported added */
+    atomic_uint restarts;
+    /* set by start, read by the guard thread */
+    nng_socket sock;
+    nng_listener lst; /* (the guard thread's once watching) */
+    char url[512];
+    crt_lguard_peer_fn peer;
+    crt_lguard_listen_fn relisten;
+    void *arg;
+    uint64_t period_ms;
+    /* protected by gmu */
+    bool watching, probing;
+    uint64_t next_ms;
+    crt_lguard *next;
+};
+
+enum { THR_NONE, THR_RUNNING, THR_EXITING };
+
+static pthread_mutex_t gmu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gcv = PTHREAD_COND_INITIALIZER;
+static crt_lguard *glist;
+static int gstate = THR_NONE;
+static pthread_t gthr;
+
+crt_lguard *
+crt_lguard_new(void)
+{
+    crt_lguard *g = calloc(1, sizeof(*g));
+    if (g != NULL) {
+        atomic_init(&g->pipes, 0);
+        atomic_init(&g->restarts, 0);
+    }
+    return g;
+}
+
+void
+crt_lguard_pipe_added(crt_lguard *g)
+{
+    if (g != NULL) {
+        atomic_fetch_add(&g->pipes, 1);
+    }
+}
+
+unsigned
+crt_lguard_restarts(const crt_lguard *g)
+{
+    return g != NULL ? atomic_load(&g->restarts) : 0;
+}
+
+/* probe dials g's URL and reports whether any pipe was added to g's
+ * socket within CRT_LGUARD_WAIT_MS. A probe that cannot even be made
+ * (no memory, no socket) says yes: the guard restarts only on evidence. */
+static bool
+probe(crt_lguard *g)
+{
+    nng_socket ps;
+    if (g->peer(&ps) != 0) {
+        return true;
+    }
+    unsigned c0 = atomic_load(&g->pipes);
+    bool seen = true;
+    if (nng_dial(ps, g->url, NULL, NNG_FLAG_NONBLOCK) == 0) {
+        uint64_t end = cr_now_ms() + CRT_LGUARD_WAIT_MS;
+        for (;;) {
+            seen = atomic_load(&g->pipes) != c0;
+            if (seen || cr_now_ms() >= end) {
+                break;
+            }
+            usleep(5000);
+        }
+    }
+    nng_close(ps);
+    return seen;
+}
+
+static void
+restart(crt_lguard *g)
+{
+    CR_WARN(COMP, "the listener on %s has stopped completing connections "
+                  "(an nng 1.5.2 bug, after a client hung up while "
+                  "connecting): restarting it; its clients reconnect",
+            g->url);
+    nng_listener_close(g->lst);
+    nng_listener nl;
+    int rv = g->relisten(g->arg, g->sock, g->url, &nl);
+    if (rv != 0) {
+        CR_ERROR(COMP, "cannot listen on %s again: %s (next try in %llu ms)",
+                 g->url, nng_strerror(rv),
+                 (unsigned long long)g->period_ms);
+        return;
+    }
+    g->lst = nl;
+    atomic_fetch_add(&g->restarts, 1);
+}
+
+static void *
+guard_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&gmu);
+    while (gstate == THR_RUNNING) {
+        uint64_t now = cr_now_ms(), soonest = now + 60000;
+        crt_lguard *due = NULL;
+        for (crt_lguard *g = glist; g != NULL && due == NULL; g = g->next) {
+            if (g->next_ms <= now) {
+                due = g;
+            } else if (g->next_ms < soonest) {
+                soonest = g->next_ms;
+            }
+        }
+        if (due == NULL) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            uint64_t wait = soonest - now;
+            ts.tv_sec += (time_t)(wait / 1000);
+            ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&gcv, &gmu, &ts);
+            continue;
+        }
+        due->probing = true;
+        pthread_mutex_unlock(&gmu);
+        if (!probe(due)) {
+            restart(due);
+        }
+        pthread_mutex_lock(&gmu);
+        due->probing = false;
+        due->next_ms = cr_now_ms() + due->period_ms;
+        pthread_cond_broadcast(&gcv);
+    }
+    pthread_mutex_unlock(&gmu);
+    return NULL;
+}
+
+int
+crt_lguard_start(crt_lguard *g, nng_socket s, nng_listener l, const char *url,
+                 crt_lguard_peer_fn peer, crt_lguard_listen_fn relisten,
+                 void *arg, int period_ms)
+{
+    if (g == NULL || url == NULL || peer == NULL || relisten == NULL ||
+        strlen(url) >= sizeof(g->url) - 8) {
+        return CR_EINVAL;
+    }
+    g->sock = s;
+    g->lst = l;
+    snprintf(g->url, sizeof(g->url), "%s", url);
+    size_t n = strlen(g->url);
+    int port = 0;
+    if (strncmp(url, "tcp", 3) == 0 && n > 2 &&
+        strcmp(g->url + n - 2, ":0") == 0 &&
+        nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
+        snprintf(g->url + n - 1, sizeof(g->url) - (n - 1), "%d", port);
+    }
+    g->peer = peer;
+    g->relisten = relisten;
+    g->arg = arg;
+    g->period_ms = period_ms > 0 ? (uint64_t)period_ms : CRT_LGUARD_PERIOD_MS;
+    pthread_mutex_lock(&gmu);
+    while (gstate == THR_EXITING) { /* the last stop is joining it */
+        pthread_cond_wait(&gcv, &gmu);
+    }
+    if (gstate == THR_NONE) {
+        if (pthread_create(&gthr, NULL, guard_main, NULL) != 0) {
+            pthread_mutex_unlock(&gmu);
+            CR_WARN(COMP, "no guard thread: %s runs unguarded", g->url);
+            return CR_ENOMEM;
+        }
+        gstate = THR_RUNNING;
+    }
+    g->watching = true;
+    g->next_ms = cr_now_ms() + g->period_ms;
+    g->next = glist;
+    glist = g;
+    pthread_cond_broadcast(&gcv);
+    pthread_mutex_unlock(&gmu);
+    return 0;
+}
+
+void
+crt_lguard_stop(crt_lguard *g)
+{
+    if (g == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&gmu);
+    if (!g->watching) {
+        pthread_mutex_unlock(&gmu);
+        return;
+    }
+    while (g->probing) {
+        pthread_cond_wait(&gcv, &gmu);
+    }
+    g->watching = false;
+    for (crt_lguard **pp = &glist; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == g) {
+            *pp = g->next;
+            break;
+        }
+    }
+    if (glist == NULL && gstate == THR_RUNNING) {
+        gstate = THR_EXITING;
+        pthread_cond_broadcast(&gcv);
+        pthread_mutex_unlock(&gmu);
+        pthread_join(gthr, NULL);
+        pthread_mutex_lock(&gmu);
+        gstate = THR_NONE;
+        pthread_cond_broadcast(&gcv);
+    }
+    pthread_mutex_unlock(&gmu);
+}
+
+void
+crt_lguard_free(crt_lguard *g)
+{
+    crt_lguard_stop(g);
+    free(g);
+}
