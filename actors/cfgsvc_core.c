@@ -48,7 +48,7 @@ error_reply(cra_store *st, cra_cfgsvc_result *out, const char *type,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    CR_DEBUG("cfgsvc", "reply error %s: %s", type, msg);
+    CR_INFO("cfgsvc", "answered %s: %s", type, msg);
     return crt_error_response_encode(cra_store_version(st), type, msg,
                                      &out->resp, &out->resp_len);
 }
@@ -172,7 +172,6 @@ cra_cfgsvc_handle(cra_store *st, const void *req, size_t len,
         if (rv == CR_ENOMEM) {
             return error_reply(st, out, CRT_ERR_CONFIG, "out of memory");
         }
-        CR_INFO("cfgsvc", "bad request: %s", derr.text);
         return error_reply(st, out, CRT_ERR_BAD_REQUEST, "%s", derr.text);
     }
     op = r.operation;
@@ -270,6 +269,22 @@ cra_cfgsvc_handle(cra_store *st, const void *req, size_t len,
     }
     resp.version = cra_store_version(st);
     rv = crt_response_encode(&resp, &out->resp, &out->resp_len);
+    size_t max = lim != NULL && lim->max_size ? lim->max_size
+                                               : CRT_DEFAULT_MAX_SIZE;
+    if (rv == 0 && out->resp_len > max) {
+        /* every value fits, the whole answer does not (a workspace of
+         * many large values): a clear error instead of a message the
+         * client's nng would drop with its connection */
+        CR_WARN("cfgsvc", "'%s' of workspace %.64s: the answer (%zu bytes) "
+                          "exceeds the %zu-byte message limit",
+                op, r.workspace, out->resp_len, max);
+        free(out->resp);
+        out->resp = NULL;
+        rv = error_reply(st, out, CRT_ERR_CONFIG,
+                         "the answer (%zu bytes) exceeds the %zu-byte "
+                         "message limit (--max-message)",
+                         out->resp_len, max);
+    }
 done:
     crt_response_free(&resp);
     crt_request_free(&r);

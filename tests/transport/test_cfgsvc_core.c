@@ -341,3 +341,47 @@ Test(cfgsvc_core, push_everything)
     crt_push_free(&p);
     free(buf);
 }
+
+/* Every value fits the message limit, the workspace's whole `config`
+ * answer does not: the answer is a clear error, not a message the
+ * client's nng would drop together with its connection. */
+Test(cfgsvc_core, answer_over_the_limit_is_an_error)
+{
+    char big[3001];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    put1("ws", "flow", "a", big);
+    uint64_t v = put1("ws", "flow", "b", big);
+    crt_limits lim = {.max_size = 4096};
+    crt_request r = {.operation = "config", .workspace = "ws"};
+    void *buf;
+    size_t len;
+    cra_cfgsvc_result res;
+    crt_response resp;
+    crt_decode_error err;
+    cr_assert_eq(crt_request_encode(&r, &buf, &len), 0);
+    cr_assert_eq(cra_cfgsvc_handle(st, buf, len, &lim, &res), 0);
+    free(buf);
+    cr_assert_leq(res.resp_len, 4096);
+    cr_assert_eq(crt_response_decode(res.resp, res.resp_len, NULL, &resp,
+                                     &err),
+                 0, "%s", err.text);
+    cr_assert_not_null(resp.error);
+    cr_assert_str_eq(resp.error->type, CRT_ERR_CONFIG);
+    cr_assert(strstr(resp.error->message, "exceeds the 4096-byte") != NULL,
+              "%s", resp.error->message);
+    cr_assert_eq(resp.version, v, "the version still says where it is");
+    crt_response_free(&resp);
+    cra_cfgsvc_result_free(&res);
+    /* within the limit, the same workspace is served */
+    lim.max_size = 0;
+    cr_assert_eq(crt_request_encode(&r, &buf, &len), 0);
+    cr_assert_eq(cra_cfgsvc_handle(st, buf, len, &lim, &res), 0);
+    free(buf);
+    cr_assert_eq(crt_response_decode(res.resp, res.resp_len, NULL, &resp,
+                                     &err),
+                 0);
+    cr_assert_null(resp.error);
+    crt_response_free(&resp);
+    cra_cfgsvc_result_free(&res);
+}
