@@ -53,6 +53,15 @@ error_reply(cra_store *st, cra_cfgsvc_result *out, const char *type,
                                      &out->resp, &out->resp_len);
 }
 
+/* Is (type, key) in workspace ws the registration of a workspace named
+ * ""? No operation can name such a workspace ("workspace is required"). */
+static bool
+empty_registration(const char *ws, const char *type, const char *key)
+{
+    return strcmp(ws, CRT_WORKSPACES_NAMESPACE) == 0 &&
+           strcmp(type, CRT_WORKSPACE_TYPE) == 0 && key[0] == '\0';
+}
+
 /* Does the list of distinct types already hold t? */
 static bool
 has_type(char **types, size_t n, const char *t)
@@ -234,6 +243,14 @@ cra_cfgsvc_handle(cra_store *st, const void *req, size_t len,
             rv = error_reply(st, out, CRT_ERR_BAD_REQUEST,
                              "put needs at least one value");
             goto done;
+        }
+        for (size_t i = 0; i < r.nvalues; i++) {
+            if (empty_registration(r.workspace, r.values[i].type,
+                                   r.values[i].key)) {
+                rv = error_reply(st, out, CRT_ERR_BAD_REQUEST,
+                                 "a workspace name cannot be empty");
+                goto done;
+            }
         }
         if ((rv = cra_store_put(st, r.workspace, r.values, r.nvalues,
                                 &v)) == 0) {

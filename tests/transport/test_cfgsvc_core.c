@@ -385,3 +385,22 @@ Test(cfgsvc_core, answer_over_the_limit_is_an_error)
     crt_response_free(&resp);
     cra_cfgsvc_result_free(&res);
 }
+
+/* A workspace named "" cannot be registered: nothing could name it. */
+Test(cfgsvc_core, empty_workspace_name_refused)
+{
+    crt_value v = {CRT_WORKSPACE_TYPE, "", "{}", ""};
+    crt_request r = {.operation = "put",
+                     .workspace = CRT_WORKSPACES_NAMESPACE,
+                     .values = &v,
+                     .nvalues = 1};
+    crt_response resp;
+    crt_push p;
+    bool pushed;
+    run(&r, &resp, &p, &pushed);
+    cr_assert_not_null(resp.error);
+    cr_assert_str_eq(resp.error->type, CRT_ERR_BAD_REQUEST);
+    cr_assert_not(pushed);
+    cr_assert_eq(resp.version, 0);
+    crt_response_free(&resp);
+}
