@@ -207,7 +207,11 @@ cra_flow_dir_merge(const char *const *names, cra_flow_info *const *v,
             if (df == NULL) {
                 goto fail; /* out of memory */
             }
-            if (df->h[i] == NULL) { /* a handler reports a flow once */
+            /* a handler reports a flow once, but two of its flows can
+             * show alike (names that are not UTF-8): it keeps the least
+             * advanced, as the entry's state does, so the two agree */
+            if (df->h[i] == NULL ||
+                state_rank(f->state) < state_rank(df->h[i]->state)) {
                 df->h[i] = f;
             }
         }

@@ -276,6 +276,16 @@ Test(flow_dir, names_shown_alike_are_one_flow)
         char *text = cra_flow_dir_text(d, 1, limit, NULL);
         json_t *j = roundtrip(text); /* sorted as jansson sorts U+FFFD */
         cr_expect_str_eq(str_at(j, "a\xef\xbf\xbd", "f", "state"), "failed");
+        /* the handler's own entry agrees with the merged state, whichever
+         * of the two reports came first */
+        json_t *hs = json_object_get(
+            json_object_get(
+                json_object_get(json_object_get(j, "workspaces"),
+                                "a\xef\xbf\xbd"),
+                "f"),
+            "handlers");
+        cr_expect_str_eq(json_string_value(json_object_get(hs, "flows")),
+                         "failed");
         if (limit != 0) {
             cr_expect_eq(json_integer_value(json_object_get(j, "total")), 4);
             cr_expect_eq(
