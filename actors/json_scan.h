@@ -13,14 +13,29 @@
 
 #include <stddef.h>
 
-#define CRA_JSON_MAX_DEPTH 512
+/* The deepest nesting accepted, counted as jansson 2.14 counts it
+ * (JSON_PARSER_MAX_DEPTH): every value, scalars included, is one level
+ * below its container and the outermost object is level 1, so 2048
+ * nested arrays are accepted, 2048 holding a number are not. The scanner
+ * is iterative: its cost is CRA_JSON_MAX_DEPTH / 8 bytes of stack. */
+#define CRA_JSON_MAX_DEPTH 2048
 
 /* cra_json_scan_object checks that p[0..n) is exactly one JSON object
- * (surrounding whitespace allowed). Returns 0 and, when bp is not NULL,
- * copies the top-level "blueprint-name" string (unescaped, truncated to
- * bplen - 1; "" if absent or not a string) into bp. Returns -1 with a
- * reason in err[0..errlen) otherwise ("not valid JSON: ... at byte N" or
- * "not a JSON object"). */
+ * (surrounding whitespace allowed) that jansson's json_loadb(p, n, 0)
+ * would accept, numbers included: an integer outside long long or a real
+ * that overflows a double is an error there, so here too.
+ *
+ * Returns 0 and, when bp is not NULL and bplen > 0, writes into bp what
+ * json_string_value(json_object_get(root, "blueprint-name")) gives: keys
+ * compared once unescaped, the last of duplicate keys wins, "" if absent
+ * or not a string. The value is unescaped UTF-8 (never a NUL inside: the
+ * grammar refuses "\u0000"); if it is longer than bplen - 1 bytes, bp
+ * gets its longest prefix of whole UTF-8 characters that fits, so bp is
+ * always valid UTF-8 and a prefix of the real value.
+ *
+ * Returns -1 otherwise, bp set to "", with a reason in err[0..errlen)
+ * ("flow value is not valid JSON: ... at byte N" or "flow value is not a
+ * JSON object"). */
 int cra_json_scan_object(const char *p, size_t n, char *bp, size_t bplen,
                          char *err, size_t errlen);
 
