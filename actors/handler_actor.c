@@ -30,6 +30,7 @@
 #include "mpread.h"
 #include "recv_msgs.h"
 #include "strmap.h"
+#include "utf8.h"
 
 typedef struct flow {
     char *ws;
@@ -380,8 +381,17 @@ reconcile(hstate *st, flow *f)
         def = parse_def(f, err, sizeof(err));
         valid = def != NULL;
         json_t *b = valid ? json_object_get(def, "blueprint-name") : NULL;
-        if (json_is_string(b)) {
-            snprintf(bp, sizeof(bp), "%s", json_string_value(b));
+        if (json_is_string(b)) { /* whole characters, as json_scan cuts */
+            const unsigned char *v =
+                (const unsigned char *)json_string_value(b);
+            size_t len = json_string_length(b), n = 0;
+            int k;
+            while (n < len && (k = cra_utf8_seq(v + n, len - n)) > 0 &&
+                   n + (size_t)k < sizeof(bp)) {
+                n += (size_t)k;
+            }
+            memcpy(bp, v, n);
+            bp[n] = '\0';
         }
     }
     if (!valid) {

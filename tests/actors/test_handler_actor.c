@@ -296,3 +296,22 @@ Test(handler_actor, malformed_message_is_dropped_and_actor_lives)
     cr_assert(wait_state("ws", "after", "running", 5000));
     cr_assert(cr_alive(rt, hid));
 }
+
+/* A blueprint name too long for the directory is cut between whole UTF-8
+ * characters, as the JSON scanner cuts it for the other handlers. */
+Test(handler_actor, long_blueprint_cut_between_characters)
+{
+    char def[400], want[300];
+    memset(want, 'a', 254);
+    want[254] = '\0';
+    snprintf(def, sizeof(def), "{\"blueprint-name\":\"%s\u00e9b\"}", want);
+    op a[] = {{RM_OP_START, "f1", def}};
+    send_flows("ws", 1, false, a, 1);
+    cr_assert(wait_state("ws", "f1", "running", 5000));
+    cra_flow_info *v;
+    size_t n;
+    cr_assert_eq(cra_handler_query(rt, hid, 5000, &v, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(v[0].blueprint, want, "cut after the 254 a's");
+    cra_flow_info_free(v, n);
+}
