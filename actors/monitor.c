@@ -25,7 +25,9 @@
 #include <netinet/in.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
 #include <nng/transport/ipc/ipc.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -39,6 +41,7 @@
 #include "events.h"
 #include "fetcher.h"
 #include "flow_manager.h"
+#include "lguard.h"
 #include "metrics.h"
 #include "receiver.h"
 
@@ -168,6 +171,8 @@ struct cra_monitor_endpoints {
     bool rep_open;
     nng_socket pub;
     bool pub_open;
+    int mode;                        /* ipc permissions */
+    crt_lguard *rep_guard, *pub_guard; /* (lguard.h) */
     _Atomic uint64_t last_pub_ms; /* cr_now_ms() of the last publish */
     cra_metrics_http *http;
 };
@@ -177,50 +182,68 @@ struct cra_monitor_endpoints {
  * publish, so the shutdown's last events (flow.stopped) reach watchers. */
 #define PUB_LINGER_MS 50u
 
+/* listen_on listens on url with the ipc permissions *(int *)arg (the
+ * listener guard calls it again to restart a wedged listener). */
 static int
-listen_on(nng_socket s, const char *url, int mode) {
+listen_on(void *arg, nng_socket s, const char *url, nng_listener *out) {
     nng_listener l;
     int rv;
     if ((rv = nng_listener_create(&l, s, url)) != 0) {
         return rv;
     }
     if (strncmp(url, "ipc://", 6) == 0 &&
-        (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, mode)) != 0) {
+        (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS,
+                                   *(int *)arg)) != 0) {
         nng_listener_close(l);
         return rv;
     }
     if ((rv = nng_listener_start(l, 0)) != 0) {
         nng_listener_close(l);
+        return rv;
     }
-    return rv;
+    *out = l;
+    return 0;
 }
 
 /* Subscribers of the event stream come and go here: events are built
  * only while one is connected (events.h). Atomics only: nng holds the
- * socket lock. */
+ * socket lock. arg is the listener's guard. */
 static void
 pub_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg) {
     (void)p;
-    (void)arg;
     cra_events_watchers_add(ev == NNG_PIPE_EV_ADD_POST ? 1 : -1);
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        crt_lguard_pipe_added(arg);
+    }
 }
 
-/* open_one listens with a new socket of the given kind; 0 or CR_ENNG. */
+static void
+rep_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg) {
+    (void)p;
+    (void)ev;
+    crt_lguard_pipe_added(arg);
+}
+
+/* open_one listens with a new socket of the given kind, under guard g
+ * (mode: where the guard finds the ipc permissions); 0 or CR_ENNG. */
 static int
-open_one(const char *what, const char *url, int mode, bool pub, nng_socket *s) {
+open_one(const char *what, const char *url, int *mode, bool pub,
+         crt_lguard *g, nng_socket *s) {
+    nng_listener l;
     int rv = pub ? nng_pub0_open(s) : nng_rep0_open(s);
     if (rv == 0) {
         rv = pub ? nng_socket_set_int(*s, NNG_OPT_SENDBUF, PUB_SENDBUF)
                  : nng_socket_set_size(*s, NNG_OPT_RECVMAXSZ,
                                        CRA_MONITOR_MAX_REQUEST);
-        if (rv == 0 && pub) {
-            rv = nng_pipe_notify(*s, NNG_PIPE_EV_ADD_POST, pub_pipe_cb, NULL);
+        if (rv == 0) {
+            rv = nng_pipe_notify(*s, NNG_PIPE_EV_ADD_POST,
+                                 pub ? pub_pipe_cb : rep_pipe_cb, g);
         }
         if (rv == 0 && pub) {
-            rv = nng_pipe_notify(*s, NNG_PIPE_EV_REM_POST, pub_pipe_cb, NULL);
+            rv = nng_pipe_notify(*s, NNG_PIPE_EV_REM_POST, pub_pipe_cb, g);
         }
         if (rv == 0) {
-            rv = listen_on(*s, url, mode);
+            rv = listen_on(mode, *s, url, &l);
         }
         if (rv != 0) {
             nng_close(*s);
@@ -231,6 +254,8 @@ open_one(const char *what, const char *url, int mode, bool pub, nng_socket *s) {
                  nng_strerror(rv));
         return CR_ENNG;
     }
+    (void)crt_lguard_start(g, *s, l, url, pub ? nng_sub0_open : nng_req0_open,
+                           listen_on, mode, 0);
     CR_INFO(COMP, "%s listening on %s", what, url);
     return 0;
 }
@@ -253,7 +278,9 @@ cra_monitor_open(const cra_monitor_cfg *c, cra_monitor_endpoints **out) {
     if (ep == NULL) {
         return CR_ENOMEM;
     }
-    int mode = c->ipc_mode ? c->ipc_mode : 0600;
+    ep->mode = c->ipc_mode ? c->ipc_mode : 0600;
+    ep->rep_guard = crt_lguard_new();
+    ep->pub_guard = crt_lguard_new();
     int rv;
     if ((rv = check_local(c, "monitor", c->url)) != 0 ||
         (rv = check_local(c, "events", c->events_url)) != 0) {
@@ -267,7 +294,8 @@ cra_monitor_open(const cra_monitor_cfg *c, cra_monitor_endpoints **out) {
         goto fail;
     }
     if (c->url != NULL) {
-        rv = open_one("monitor queries", c->url, mode, false, &ep->rep);
+        rv = open_one("monitor queries", c->url, &ep->mode, false,
+                      ep->rep_guard, &ep->rep);
         ep->rep_open = rv == 0;
         if (rv != 0 && !c->query_optional) {
             goto fail;
@@ -277,7 +305,8 @@ cra_monitor_open(const cra_monitor_cfg *c, cra_monitor_endpoints **out) {
         }
     }
     if (c->events_url != NULL) {
-        rv = open_one("events", c->events_url, mode, true, &ep->pub);
+        rv = open_one("events", c->events_url, &ep->mode, true,
+                      ep->pub_guard, &ep->pub);
         ep->pub_open = rv == 0;
         if (rv != 0 && !c->events_optional) {
             goto fail;
@@ -303,6 +332,8 @@ cra_monitor_close(cra_monitor_endpoints *ep) {
         return;
     }
     cra_metrics_http_stop(ep->http);
+    crt_lguard_stop(ep->rep_guard); /* before the closes: they relisten */
+    crt_lguard_stop(ep->pub_guard);
     if (ep->rep_open) {
         nng_close(ep->rep);
     }
@@ -314,6 +345,8 @@ cra_monitor_close(cra_monitor_endpoints *ep) {
         }
         nng_close(ep->pub);
     }
+    crt_lguard_free(ep->rep_guard);
+    crt_lguard_free(ep->pub_guard);
     free(ep);
 }
 

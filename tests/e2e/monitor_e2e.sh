@@ -210,6 +210,25 @@ out=$(req --data status)
 jcheck "$out" 'j["version"] == 4'
 expect_rc 1 "daemon error" mon query bogus
 grep -q unknown "$D/err" || fail "query bogus: $(cat "$D/err")"
+# clients that hang up while connecting (they wedge an nng 1.5.2 listener
+# for good; the listener guard restarts it, with its file mode)
+"$PY" - "$D/mon.ipc" <<'EOF'
+import socket, sys, time
+for _ in range(10):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    s.close()
+    time.sleep(0.02)
+EOF
+served=
+for _ in $(seq 15); do # the guard's period (3 s) and probe wait (5 s)
+    if "$BIN/cfgrecv-monitor" --url "$MON" --timeout 2 status >/dev/null 2>&1; then
+        served=1
+        break
+    fi
+done
+[ -n "$served" ] || fail "monitor queries not served after clients hung up while connecting"
+[ "$(stat -c %a "$D/mon.ipc")" = 600 ] || fail "mon.ipc mode after the guard: $(stat -c %a "$D/mon.ipc")"
 
 # ---- HTTP /metrics (cache refreshed every second) ---------------------------------
 for _ in $(seq 50); do
