@@ -113,10 +113,8 @@ utf8_clean(const char *s)
     return out;
 }
 
-/* shown returns name as the directory shows it: name itself, or a
- * cleaned copy (*owned set; NULL without memory). */
-static const char *
-shown(const char *name, bool *owned)
+const char *
+cra_flow_dir_shown(const char *name, bool *owned)
 {
     *owned = !utf8_ok(name, strlen(name));
     return *owned ? utf8_clean(name) : name;
@@ -157,7 +155,8 @@ cra_flow_dir_merge(const char *const *names, cra_flow_info *const *v,
     }
     d->nh = nh;
     for (size_t i = 0; i < nh; i++) {
-        if ((d->names[i] = shown(names[i], &d->own_name[i])) == NULL) {
+        if ((d->names[i] = cra_flow_dir_shown(names[i], &d->own_name[i])) ==
+            NULL) {
             goto fail;
         }
     }
@@ -175,8 +174,8 @@ cra_flow_dir_merge(const char *const *names, cra_flow_info *const *v,
         for (size_t j = 0; j < n[i]; j++) {
             const cra_flow_info *f = &v[i][j];
             bool own_ws, own_id;
-            const char *ws = shown(f->workspace, &own_ws);
-            const char *id = shown(f->id, &own_id);
+            const char *ws = cra_flow_dir_shown(f->workspace, &own_ws);
+            const char *id = cra_flow_dir_shown(f->id, &own_id);
             size_t kl = 0;
             char *key = ws && id ? flow_key(ws, id, buf, sizeof(buf), &kl)
                                  : NULL;

@@ -14,6 +14,7 @@
 #define CFGRECV_FLOW_DIR_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,13 @@ typedef struct cra_flow_dir cra_flow_dir;
 cra_flow_dir *cra_flow_dir_merge(const char *const *names,
                                  cra_flow_info *const *v, const size_t *n,
                                  size_t nh);
+
+/* cra_flow_dir_shown returns a name as the directory shows it: name
+ * itself when it is UTF-8, else a malloc'd copy (*owned set; free it) with
+ * U+FFFD for each byte that is not part of a valid sequence. NULL without
+ * memory. The flow manager's workspace table shows names the same way, so
+ * the monitor can match the two. */
+const char *cra_flow_dir_shown(const char *name, bool *owned);
 
 /* cra_flow_dir_flows returns the number of distinct flows merged. */
 size_t cra_flow_dir_flows(const cra_flow_dir *d);

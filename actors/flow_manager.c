@@ -31,6 +31,7 @@
 #include "cfgrecv/log.h"
 #include "events.h"
 #include "fetcher.h"
+#include "flow_dir.h"
 #include "mpread.h"
 #include "proto.h"
 #include "recv_msgs.h"
@@ -82,6 +83,9 @@ typedef struct fm {
     bool discovering;     /* RM_DISCOVER in flight */
     bool discover_full;   /* the answer starts a full round */
     bool discover_again;  /* another full resync asked meanwhile */
+    uint64_t discover_seen; /* seen_version when it was sent: an answer
+                               below it is a service behind what was seen
+                               before asking (behind_service) */
     cra_strmap *round;    /* ws awaiting their fetch in a full round */
     bool synced;
     bool stream_up;
@@ -316,6 +320,7 @@ full_resync(fm *s, const char *why)
     }
     s->discovering = true;
     s->discover_full = true;
+    s->discover_seen = s->seen_version;
     send_or_wait(s, f, m, "discovery request");
 }
 
@@ -333,6 +338,7 @@ periodic_check(fm *s)
     }
     s->discovering = true;
     s->discover_full = false;
+    s->discover_seen = s->seen_version;
     send_or_wait(s, f, m, "discovery request");
 }
 
@@ -351,6 +357,70 @@ round_add(fm *s, const char *name, size_t len)
 
 static void tombstone_set(fm *s, const char *name, uint64_t version,
                           bool deleted);
+
+/* servable tells whether the config service can answer a `config`
+ * request for the workspace name p[0..len): it refuses an empty one
+ * ("workspace is required", cfgsvc_core.c, as TrustGraph does), and the
+ * codecs refuse a NUL byte. Fetching an unservable name would be retried
+ * for good, so notifies and discovery naming one are not followed. */
+static bool
+servable(const char *p, size_t len)
+{
+    return len > 0 && memchr(p, '\0', len) == NULL;
+}
+
+/* behind_service is called when a discovery answers `version`, below what
+ * this actor had seen before it asked (discover_seen): a notify announced
+ * a version the service does not have (a bad publisher, a lagging
+ * replica), or the service's store was reset and its versions restarted
+ * low. Either way the service is the truth. Every version this actor
+ * holds above the service's is lowered to it (applied, notified,
+ * tombstones): otherwise the full resync that follows would drop every
+ * fetch as stale, notifies would be ignored until the service caught up,
+ * and the periodic check (version > seen) would never fire again. The
+ * flows are then what the service has, even if that is older than what
+ * a notify had announced. Any delayed refetch of a workspace behind a
+ * notify (refetch) ends here: its notified version is lowered too. */
+static void
+behind_service(fm *s, uint64_t version)
+{
+    CR_WARN(COMP, "config service at version %llu, below the %llu seen "
+                  "here (a notify ahead of the service, or a store that "
+                  "was reset): resyncing in full and taking %llu as the "
+                  "version",
+            (unsigned long long)version,
+            (unsigned long long)s->discover_seen,
+            (unsigned long long)version);
+    const char *k;
+    size_t kl;
+    void *v;
+    size_t lowered = 0;
+    for (size_t it = 0; cra_strmap_next(s->ws, &it, &k, &kl, &v);) {
+        wsst *w = v;
+        bool was = w->applied > version || w->wanted > version;
+        if (w->applied > version) {
+            w->applied = version;
+            if (w->deleted) {
+                tombstone_set(s, w->name, version, true);
+            }
+        }
+        if (w->wanted > version) {
+            w->wanted = version;
+        }
+        w->lag_tries = 0;
+        lowered += was ? 1 : 0;
+    }
+    if (lowered > 0) {
+        CR_INFO(COMP, "%zu workspace(s) held a version above %llu: "
+                      "lowered to it",
+                lowered, (unsigned long long)version);
+    }
+    /* a notify that came while the answer was on its way stays seen; the
+     * next check compares against it */
+    if (s->seen_version <= s->discover_seen) {
+        s->seen_version = version;
+    }
+}
 
 /* prune_round forgets, at the end of a full resync, the workspaces that
  * are neither in the service (the round listed every one discovered, and
@@ -439,9 +509,15 @@ on_discovered(fm *s, const cr_msg *m)
         CR_ERROR(COMP, "malformed RM_DISCOVERED dropped");
         return 0;
     }
-    bool full = s->discover_full || s->discover_again ||
+    bool behind = version < s->discover_seen;
+    bool full = s->discover_full || s->discover_again || behind ||
                 version > s->seen_version;
-    if (!s->discover_full && full) {
+    if (behind) {
+        behind_service(s, version);
+        if (!s->discover_full) {
+            s->st.resyncs++;
+        }
+    } else if (!s->discover_full && full) {
         CR_INFO(COMP, "periodic check: service at version %llu, seen %llu; "
                       "resyncing",
                 (unsigned long long)version,
@@ -462,6 +538,7 @@ on_discovered(fm *s, const cr_msg *m)
         s->round_no++; /* a new round; one still running goes on */
     }
     round_add(s, "default", 7);
+    size_t unservable = 0;
     for (uint32_t i = 0; i < nws; i++) {
         const char *p;
         size_t len;
@@ -469,7 +546,16 @@ on_discovered(fm *s, const cr_msg *m)
             CR_ERROR(COMP, "malformed workspace name in discovery");
             break;
         }
+        if (!servable(p, len)) {
+            unservable++; /* the fetcher leaves them out already */
+            continue;
+        }
         round_add(s, p, len);
+    }
+    if (unservable > 0) {
+        CR_WARN(COMP, "discovery: %zu workspace name(s) the config "
+                      "service cannot serve (empty) ignored",
+                unservable);
     }
     /* Workspaces we know with flows are refetched too: one that vanished
      * comes back empty and its flows stop. */
@@ -760,7 +846,9 @@ tombstone_set(fm *s, const char *name, uint64_t version, bool deleted)
 }
 
 /* tombstones_load marks the workspaces deleted before this actor started
- * (a restart): their flows stay stopped across its full resync. */
+ * (a restart): their flows stay stopped across its full resync. Their
+ * versions were seen: a first discovery below them is a service behind
+ * (behind_service), which lowers them. */
 static void
 tombstones_load(fm *s)
 {
@@ -776,6 +864,9 @@ tombstones_load(fm *s)
             w->deleted = true;
             w->applied = version > w->applied ? version : w->applied;
             w->wanted = version > w->wanted ? version : w->wanted;
+        }
+        if (version > s->seen_version) {
+            s->seen_version = version;
         }
     }
     pthread_mutex_unlock(&t->mu);
@@ -839,11 +930,15 @@ on_push(fm *s, const cr_msg *m)
         crt_push_free(&p);
         return 0;
     }
-    size_t fetches = 0;
+    size_t fetches = 0, unservable = 0;
     if (p.workspace_changes != NULL) {
         for (size_t i = 0; i < p.workspace_changes->ndeleted; i++) {
             const char *n = p.workspace_changes->deleted[i];
             const char *key;
+            if (!servable(n, strlen(n))) {
+                unservable++;
+                continue;
+            }
             wsst *w = get_ws(s, n, strlen(n), &key);
             if (w != NULL && key != NULL) {
                 stop_workspace(s, w, key, v);
@@ -853,6 +948,10 @@ on_push(fm *s, const cr_msg *m)
         }
         for (size_t i = 0; i < p.workspace_changes->ncreated; i++) {
             const char *n = p.workspace_changes->created[i];
+            if (!servable(n, strlen(n))) {
+                unservable++;
+                continue;
+            }
             wsst *w = cra_strmap_get(s->ws, n, strlen(n));
             if (w != NULL) {
                 w->deleted = false;
@@ -867,6 +966,10 @@ on_push(fm *s, const cr_msg *m)
         for (size_t j = 0; j < p.changes[i].nworkspaces; j++) {
             const char *n = p.changes[i].workspaces[j];
             const char *key;
+            if (!servable(n, strlen(n))) {
+                unservable++;
+                continue;
+            }
             wsst *w = get_ws(s, n, strlen(n), &key);
             if (w == NULL || key == NULL || v <= w->applied) {
                 continue;
@@ -881,6 +984,11 @@ on_push(fm *s, const cr_msg *m)
             want_fetch(s, w, key);
             fetches++;
         }
+    }
+    if (unservable > 0) {
+        CR_WARN(COMP, "notify version %llu: %zu workspace name(s) the "
+                      "config service cannot serve (empty) ignored",
+                (unsigned long long)v, unservable);
     }
     if (fetches > 0) {
         s->st.notifies_applied++;
@@ -986,9 +1094,45 @@ on_handler_up(fm *s, const cr_msg *m)
     return 0;
 }
 
+/* ws_entry adds workspace w to doc under its shown name; a second
+ * workspace that shows alike is merged into the same entry, the least
+ * advanced version, the highest notified one, flows summed, fetching if
+ * either is. False without memory. */
+static bool
+ws_entry(json_t *doc, const wsst *w)
+{
+    bool owned;
+    const char *name = cra_flow_dir_shown(w->name, &owned);
+    if (name == NULL) {
+        return false;
+    }
+    json_int_t version = (json_int_t)w->applied;
+    json_int_t notified = (json_int_t)w->wanted;
+    json_int_t flows = (json_int_t)cra_strmap_count(w->flows);
+    bool fetching = w->fetching;
+    json_t *old = json_object_get(doc, name);
+    if (old != NULL) {
+        json_int_t ov = json_integer_value(json_object_get(old, "version"));
+        json_int_t on = json_integer_value(json_object_get(old, "notified"));
+        version = ov < version ? ov : version;
+        notified = on > notified ? on : notified;
+        flows += json_integer_value(json_object_get(old, "flows"));
+        fetching = fetching || json_is_true(json_object_get(old, "fetching"));
+    }
+    json_t *e = json_pack("{s:I, s:I, s:I, s:b}", "version", version,
+                          "notified", notified, "flows", flows, "fetching",
+                          fetching);
+    bool ok = e != NULL && json_object_set_new(doc, name, e) == 0;
+    if (owned) {
+        free((char *)name);
+    }
+    return ok;
+}
+
 /* on_workspaces answers an RM_STATUS whose payload is "workspaces" (the
  * monitor's per-workspace query; cra_flow_manager_workspaces) with JSON
- * text {WS: {"version", "notified", "flows", "fetching"}}. */
+ * text {WS: {"version", "notified", "flows", "fetching"}}: every
+ * workspace, under its name as the flow directory shows it. */
 static int
 on_workspaces(fm *s, const cr_msg *m)
 {
@@ -998,13 +1142,9 @@ on_workspaces(fm *s, const cr_msg *m)
     void *v;
     for (size_t it = 0; doc != NULL && cra_strmap_next(s->ws, &it, &k, &kl,
                                                        &v);) {
-        wsst *w = v;
-        json_t *e = json_pack(
-            "{s:I, s:I, s:I, s:b}", "version", (json_int_t)w->applied,
-            "notified", (json_int_t)w->wanted, "flows",
-            (json_int_t)cra_strmap_count(w->flows), "fetching", w->fetching);
-        if (e != NULL) {
-            json_object_set_new(doc, w->name, e); /* NULL if not UTF-8 */
+        if (!ws_entry(doc, v)) {
+            json_decref(doc);
+            doc = NULL; /* out of memory: no answer, the caller's times out */
         }
     }
     char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;

@@ -20,6 +20,13 @@
  *    service is behind it: W is fetched again after 50 ms, doubling, and
  *    after 8 such answers it stays at F (WARN) until the next notify or
  *    resync names it;
+ *  - a discovery (periodic check or full resync) answering a version
+ *    below what was seen before it was asked (a notify ahead of the
+ *    service, a store that was reset) takes the service as the truth:
+ *    WARN, every version held above the service's (seen, applied,
+ *    notified, tombstones) is lowered to it, and a full resync follows;
+ *  - a workspace name the config service cannot serve (the empty name:
+ *    "workspace is required") is ignored, with one WARN per notify;
  *  - a workspace is fetched at most once at a time: notifies for a
  *    workspace whose fetch is queued or in flight coalesce into it;
  *  - workspace_changes.deleted stops every flow of the workspace, and
@@ -94,8 +101,11 @@ int cra_flow_manager_status(cr_rt *rt, int timeout_ms, cra_recv_status *out);
 /* cra_flow_manager_workspaces asks the flow manager for every workspace
  * it knows (deleted ones stay as tombstones) and sets *out to malloc'd
  * JSON text {WS: {"version": applied, "notified": highest notified,
- * "flows": wanted flows, "fetching": bool}}. 0 or a CR_E* code with *out
- * NULL. */
+ * "flows": wanted flows, "fetching": bool}}. WS is the name as the flow
+ * directory shows it (flow_dir.h): a byte that is not UTF-8 becomes
+ * U+FFFD, and names that show alike are one entry (the least advanced
+ * version, the highest notified, flows summed, fetching if any is). 0 or
+ * a CR_E* code with *out NULL. */
 int cra_flow_manager_workspaces(cr_rt *rt, int timeout_ms, char **out);
 
 #endif

@@ -224,18 +224,35 @@ dec_strv(crt_mpr *r, char ***v, size_t *n)
     return 0;
 }
 
-/* A version: nil -> 0. */
+/* A version: nil -> 0. One above CRT_VERSION_MAX is malformed (proto.h):
+ * the error names it, at the value's own byte offset. */
 static int
-dec_uint(crt_mpr *r, uint64_t *v)
+dec_version(crt_mpr *r, uint64_t *v)
 {
+    const uint8_t *at = r->p;
+    int rv;
     *v = 0;
-    return crt_mpr_nil(r) ? 0 : crt_mpr_uint(r, v);
+    if (crt_mpr_nil(r)) {
+        return 0;
+    }
+    if ((rv = crt_mpr_uint(r, v)) != 0) {
+        return rv;
+    }
+    if (*v > CRT_VERSION_MAX) {
+        unsigned long long big = (unsigned long long)*v;
+        *v = 0;
+        r->p = at;
+        return crt_mpr_fail(r, "version %llu is above 2^63-1, the largest "
+                               "a config version can be",
+                            big);
+    }
+    return 0;
 }
 
 /* Where one known key of a msgpack map goes in the struct being read: a
  * string (nil -> "", or NULL for F_STR_NIL), a string list with its
  * count, a version, or a reader of its own (F_CALL, given the struct). */
-typedef enum { F_STR, F_STR_NIL, F_STRV, F_UINT, F_CALL } fkind;
+typedef enum { F_STR, F_STR_NIL, F_STRV, F_VERSION, F_CALL } fkind;
 
 typedef struct field {
     const char *key;
@@ -278,8 +295,8 @@ dec_fields(crt_mpr *r, const field *f, size_t nf, void *obj)
         } else if (f[j].kind == F_STRV) {
             rv = dec_strv(r, (char ***)(void *)(base + f[j].off),
                           (size_t *)(void *)(base + f[j].noff));
-        } else if (f[j].kind == F_UINT) {
-            rv = dec_uint(r, (uint64_t *)(void *)(base + f[j].off));
+        } else if (f[j].kind == F_VERSION) {
+            rv = dec_version(r, (uint64_t *)(void *)(base + f[j].off));
         } else {
             rv = f[j].call(r, obj);
         }
@@ -585,7 +602,7 @@ response_error(crt_mpr *r, void *obj)
 }
 
 static const field response_fields[] = {
-    F_(crt_response, "version", F_UINT, version),
+    F_(crt_response, "version", F_VERSION, version),
     FC_("values", response_values),
     FV_(crt_response, "directory", directory, ndirectory),
     FC_("config", response_config),
@@ -671,7 +688,7 @@ push_changes(crt_mpr *r, void *obj)
 }
 
 static const field push_fields[] = {
-    F_(crt_push, "version", F_UINT, version),
+    F_(crt_push, "version", F_VERSION, version),
     FC_("changes", push_changes),
     FC_("workspace_changes", dec_wschanges),
 };

@@ -24,6 +24,12 @@
  *    keys are skipped as unknown.
  *  - A known key with the wrong type is a decode error.
  *  - Strings are text: an embedded NUL byte is a decode error.
+ *  - A version (ConfigResponse, ConfigPush) above CRT_VERSION_MAX
+ *    (2^63-1) is a decode error. TrustGraph's versions are Python ints
+ *    counting changes, and the receiver's JSON consumers (the monitor,
+ *    events, cfgrecv-monitor through jansson) cannot represent more: such
+ *    a value is a broken or hostile peer, never a real version. Encoding
+ *    does not check (a test can still send one).
  *  - Duplicate keys: the last one wins.
  *  - The body must be exactly one map: trailing bytes are an error.
  *  - Bounds: len > limits.max_size is rejected before parsing; counts are
@@ -60,6 +66,9 @@ extern "C" {
 
 #define CRT_DEFAULT_MAX_SIZE  ((size_t)16 << 20) /* 16 MiB */
 #define CRT_DEFAULT_MAX_DEPTH 16u
+
+/* The largest config version decoded (INT64_MAX; see the rules above). */
+#define CRT_VERSION_MAX ((uint64_t)INT64_MAX)
 
 typedef struct crt_limits {
     size_t max_size;    /* largest message accepted; 0 = default */

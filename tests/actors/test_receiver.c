@@ -20,6 +20,7 @@
 #include "client.h"
 #include "fetcher.h"
 #include "flow_manager.h"
+#include "monitor.h"
 #include "notify.h"
 #include "proto.h"
 #include "receiver.h"
@@ -977,4 +978,201 @@ Test(receiver, periodic_check_finds_a_missed_change)
     uint64_t after = status().resyncs;
     usleep(1000000);
     cr_assert_eq(status().resyncs, after, "no change, no resync");
+}
+
+/* ---- a service behind what the receiver has seen --------------------- */
+
+/* fake_push_heard sends one fake push again and again until the flow
+ * manager has counted a notify more (PUB drops what it sends before its
+ * side of a new pipe is added). */
+#define FAKE_PUSH_HEARD(version, type, ws, n)                                  \
+    do {                                                                       \
+        uint64_t n0_ = status().notifies;                                      \
+        WAIT_UNTIL((fake_push((version), (type), (ws), (n)),                   \
+                    status().notifies > n0_),                                  \
+                   5000);                                                      \
+    } while (0)
+
+/* A notify far ahead of the service (a bad publisher) raised the seen
+ * version for good, so the periodic check (service version > seen) never
+ * fired again: a change made without a notify was never picked up. The
+ * check now finds the service below what was seen, takes the service's
+ * version and resyncs; later checks work again. */
+Test(receiver, periodic_check_recovers_from_a_notify_ahead_of_the_service)
+{
+    start_svc(req_url, svc_notify_url);
+    uint64_t v = put("ws", "a", "{}");
+    open_fake(); /* a stream that tells only what the test sends */
+    start_receiver_every(fake_notify_url, 300);
+    WAIT_UNTIL(probe_get("ws", "a").running, 10000);
+    WAIT_UNTIL(settled(), 10000);
+    const char *ws[] = {"ws"};
+    FAKE_PUSH_HEARD(v + 1000000, "flow", ws, 1);
+    WAIT_UNTIL(settled(), 10000); /* the refetches behind it are over */
+    uint64_t resyncs = status().resyncs;
+    uint64_t v2 = put("ws", "b", "{}"); /* nobody tells the receiver */
+    WAIT_UNTIL(probe_get("ws", "b").running, 10000);
+    /* the check took the service's version, then found v2 above it */
+    WAIT_UNTIL(status().version == v2, 5000);
+    cr_assert_gt(status().resyncs, resyncs);
+    cr_assert_eq(probe_get("ws", "a").starts, 1, "a untouched");
+    /* and the service's version is kept: no resync again and again */
+    WAIT_UNTIL(settled(), 10000);
+    uint64_t after = status().resyncs;
+    usleep(1000000);
+    cr_assert_eq(status().resyncs, after, "no change, no resync");
+    cr_assert_eq(status().version, v2);
+}
+
+/* A config service whose store was reset: its versions restart low,
+ * below what the receiver applied. The service is the truth: its answers
+ * are applied (not dropped as stale) and its notifies followed. */
+Test(receiver, service_with_a_reset_store_is_taken_as_the_truth)
+{
+    start_svc(req_url, svc_notify_url);
+    put("ws", "a", "{}");
+    put("ws", "x", "{}");
+    uint64_t v = put("ws", "y", "{}");
+    start_receiver(svc_notify_url);
+    WAIT_UNTIL(probe_running() == 3, 10000);
+    WAIT_UNTIL(settled(), 10000);
+    cr_assert_eq(status().version, v);
+    cra_cfgsvc_stop(svc);
+    svc = NULL;
+    WAIT_UNTIL(!stream_up(), 5000);
+    char path[320];
+    const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+        snprintf(path, sizeof(path), "%s%s", db_path, sfx[i]);
+        unlink(path);
+    }
+    start_svc(req_url, svc_notify_url); /* an empty store */
+    uint64_t v1 = put("ws", "b", "{}");
+    cr_assert_lt(v1, v, "the new store's versions restart low");
+    WAIT_UNTIL(probe_get("ws", "b").running && probe_running() == 1, 10000);
+    WAIT_UNTIL(settled() && status().version == v1, 10000);
+    /* its next change lands through its notify */
+    put("ws", "c", "{}");
+    WAIT_UNTIL(probe_get("ws", "c").running, 5000);
+}
+
+/* ---- workspace names the service cannot serve ----------------------- */
+
+/* A notify naming the workspace "" (the service refuses `config` for it:
+ * "workspace is required") was fetched again and again for good and kept
+ * a fetch pending. It is ignored now; the other names of the same notify
+ * are followed. */
+Test(receiver, notify_naming_the_empty_workspace_is_ignored)
+{
+    open_fake();
+    start_with_flow(fake_notify_url, "ws", "a");
+    cra_fetcher_stats f0 = fstats();
+    uint64_t v2 = put("ws", "b", "{}");
+    const char *ws[] = {"", "ws"};
+    FAKE_PUSH_HEARD(v2, "flow", ws, 2);
+    WAIT_UNTIL(probe_get("ws", "b").running, 5000);
+    WAIT_UNTIL(settled(), 5000);
+    cr_assert_eq(fstats().sent - f0.sent, 1, "ws fetched, \"\" not");
+    cr_assert_eq(fstats().failed, f0.failed);
+    usleep(500000); /* a retried fetch of "" would be pending by now */
+    cr_assert_eq(status().fetches_pending, 0);
+    cr_assert_eq(fstats().failed, f0.failed);
+    /* nor is "" a workspace known to the manager */
+    char *text = NULL;
+    cr_assert_eq(cra_flow_manager_workspaces(rt, 5000, &text), 0);
+    json_t *doc = json_loads(text, 0, NULL);
+    cr_assert_not_null(doc, "%s", text);
+    cr_assert_null(json_object_get(doc, ""), "%s", text);
+    cr_assert_eq(json_object_size(doc), status().workspaces, "%s", text);
+    json_decref(doc);
+    free(text);
+    /* also in workspace_changes: no record, no tombstone */
+    char *empty[] = {""};
+    crt_wschanges wc = {empty, 1, empty, 1};
+    crt_push p = {.version = v2 + 1, .workspace_changes = &wc};
+    void *buf;
+    size_t len;
+    cr_assert_eq(crt_push_encode(&p, &buf, &len), 0);
+    uint64_t n0 = status().notifies;
+    cr_assert_eq(crt_pub_send(fake, buf, len), 0);
+    free(buf);
+    WAIT_UNTIL(status().notifies > n0, 5000);
+    cr_assert_eq(cra_flow_manager_workspaces(rt, 5000, &text), 0);
+    cr_assert(strstr(text, "\"\":") == NULL, "%s", text);
+    free(text);
+    cr_assert(probe_get("ws", "a").running && probe_get("ws", "b").running);
+}
+
+/* ---- workspace names that are not UTF-8 ------------------------------- */
+
+/* The flow manager's workspace table used to leave out a workspace whose
+ * name is not UTF-8 (jansson refuses such a key), so `workspaces` showed
+ * it with "version": null or not at all. It lists every workspace now,
+ * under its name as the flow directory shows it (U+FFFD for a bad byte),
+ * so the monitor's merge of the two matches; names that show alike are
+ * one entry, as in the directory. */
+Test(receiver, workspaces_not_utf8_listed_as_the_directory_shows_them)
+{
+    start_svc(req_url, svc_notify_url);
+    put("ok", "f", "{}");
+    put("bad\xffws", "f", "{}");
+    put("x\xfe", "f", "{}");
+    put("x\xfd", "g", "{}");
+    start_receiver(svc_notify_url);
+    WAIT_UNTIL(probe_running() == 4, 10000);
+    WAIT_UNTIL(settled(), 10000);
+    uint64_t v0 = status().version; /* what the first sync fetched at */
+    uint64_t vx = put("x\xfd", "h", "{}");
+    WAIT_UNTIL(probe_running() == 5 && settled(), 10000);
+    handlers_caught_up();
+    cr_assert_eq(status().workspaces, 5); /* and default */
+    uint64_t vok = v0, vbad = v0;
+
+    char *text = NULL;
+    cr_assert_eq(cra_flow_manager_workspaces(rt, 5000, &text), 0);
+    json_t *fmws = json_loads(text, 0, NULL);
+    cr_assert_not_null(fmws, "%s", text);
+    free(text);
+    cr_assert_eq(json_object_size(fmws), 4, "default, ok, bad?ws, x?");
+    const json_t *bad = json_object_get(fmws, "bad\xEF\xBF\xBDws");
+    cr_assert_not_null(bad);
+    cr_assert_eq(json_integer_value(json_object_get(bad, "version")), vbad);
+    cr_assert_eq(json_integer_value(json_object_get(bad, "flows")), 1);
+    const json_t *x = json_object_get(fmws, "x\xEF\xBF\xBD");
+    cr_assert_not_null(x);
+    cr_assert_eq(json_integer_value(json_object_get(x, "flows")), 3,
+                 "x\\xfe and x\\xfd merged");
+    cr_assert_eq(json_integer_value(json_object_get(x, "version")), v0,
+                 "the least advanced of the two");
+    cr_assert_eq(json_integer_value(json_object_get(x, "notified")), vx,
+                 "the highest notified");
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(fmws, "ok"), "version")),
+                 vok);
+
+    /* the monitor's `workspaces` merge matches them with the directory */
+    json_t *states = NULL;
+    cr_assert_eq(cra_receiver_workspace_states(recv_, 5000, &states), 0);
+    json_t *doc = cra_monitor_workspaces_doc(states, fmws);
+    cr_assert_not_null(doc);
+    const json_t *wss = json_object_get(doc, "workspaces");
+    cr_assert_eq(json_object_size(wss), 4);
+    const char *k;
+    json_t *e;
+    json_object_foreach((json_t *)wss, k, e) {
+        cr_assert(json_is_integer(json_object_get(e, "version")),
+                  "%s has a version", k);
+    }
+    const json_t *be = json_object_get(wss, "bad\xEF\xBF\xBDws");
+    cr_assert_eq(json_integer_value(json_object_get(be, "version")), vbad);
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(be, "states"), "running")),
+                 1);
+    const json_t *xe = json_object_get(wss, "x\xEF\xBF\xBD");
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(xe, "states"), "running")),
+                 3);
+    json_decref(doc);
+    json_decref(states);
+    json_decref(fmws);
 }

@@ -10,7 +10,9 @@ newer notify fetches exactly the workspaces it names; an older one is
 ignored (a publisher of the test's own, stock nngcat, sends it); one
 naming other types only advances the version; a workspace with no flows;
 a non-JSON value fails that flow alone; a deleted workspace stops its
-flows, and `cfgctl delete-workspace` leaves nothing a new daemon starts; the config service killed (the notify stream cut), a change made
+flows, and `cfgctl delete-workspace` leaves nothing a new daemon starts;
+a notify with a version past 2^63-1 is refused and one naming the
+workspace "" ignored; the config service killed (the notify stream cut), a change made
 while it is down, and back -> resync and the flow appears; a fetch that
 times out -> the change still lands; 1,000 workspaces at start-up fetched
 in parallel, with changes made during the start-up not lost; a handler
@@ -129,8 +131,9 @@ def msgpack(v):
     if v is None:
         return b"\xc0"
     if isinstance(v, int):
-        assert 0 <= v < 2**32
-        return (bytes([v]) if v < 128 else b"\xce" + v.to_bytes(4, "big"))
+        assert 0 <= v < 2**64
+        return (bytes([v]) if v < 128 else b"\xce" + v.to_bytes(4, "big")
+                if v < 2**32 else b"\xcf" + v.to_bytes(8, "big"))
     if isinstance(v, str):
         b = v.encode()
         assert len(b) < 32
@@ -420,6 +423,76 @@ def run_all():
             g.terminate()
             pub.kill()
         assert g.wait(30) == 0
+
+    def hostile_publisher(name, push):
+        """a second daemon whose notifies come from stock nngcat publishing
+        push every second; its fetches go to the real service. Returns
+        (daemon, publisher, monitor URL, log path); stop both with
+        stop_hostile."""
+        gp, gm = f"ipc://{D}/{name}-pub.ipc", f"ipc://{D}/{name}-mon.ipc"
+        with open(f"{D}/{name}.msgpack", "wb") as f:
+            f.write(msgpack(push))
+        pub = start(["nngcat", "--pub", "--listen", gp, "--file",
+                     f"{D}/{name}.msgpack", "--interval", "1", "--count",
+                     "60"], f"{name}-pub.log")
+        g = start([f"{BIN}/cfgrecvd", "--config-request-url", REQ,
+                   "--config-notify-url", gp, "--monitor-url", gm,
+                   "--events-url", "none"], f"{name}.log")
+        return g, pub, gm, os.path.join(D, f"{name}.log")
+
+    def stop_hostile(g, pub):
+        g.terminate()
+        pub.kill()
+        assert g.wait(30) == 0
+
+    @scenario
+    def notify_with_a_version_past_int64_is_refused():
+        # 2^63 + 5: JSON consumers (the monitor, cfgrecv-monitor) cannot
+        # represent it; the daemon refuses it as malformed
+        g, pub, gm, log = hostile_publisher(
+            "huge", {"version": 2**63 + 5, "changes": {"flow": ["ws1"]},
+                     "workspace_changes": None})
+        try:
+            wait_for(lambda: flow_state("ws1", "a", gm) == "running")
+            # refused (logged), or taken (counted) by a daemon without the
+            # check, which the assertions below then catch
+            wait_for(lambda: "malformed notify" in log_tail(log, 400) or
+                     status(gm)["counters"]["notifies"] >= 1, 15,
+                     "the push handled")
+            st = status(gm)
+            assert 0 < st["version"] < 2**63, st
+            assert all(w["version"] is not None and 0 <= w["version"] < 2**63
+                       for w in workspaces(gm).values()), workspaces(gm)
+            r = subprocess.run([f"{BIN}/cfgrecv-monitor", "--url", gm,
+                                "flows"], capture_output=True, text=True,
+                               timeout=30)
+            assert r.returncode == 0, (r.returncode, r.stderr)
+            assert "ws1" in r.stdout, r.stdout
+            assert status(gm)["counters"]["notifies"] == 0
+            assert "version 9223372036854775813 is above 2^63-1" in \
+                log_tail(log, 400)
+            assert g.poll() is None
+        finally:
+            stop_hostile(g, pub)
+
+    @scenario
+    def notify_naming_the_empty_workspace_is_ignored():
+        # the service refuses `config` for "": it must not be retried for
+        # good (a fetch pending forever)
+        g, pub, gm, log = hostile_publisher(
+            "empty", {"version": 2**20, "changes": {"flow": [""]},
+                      "workspace_changes": None})
+        try:
+            wait_for(lambda: status(gm)["counters"]["notifies"] >= 2, 15,
+                     "two empty-name notifies")
+            st = wait_for(lambda: (lambda s: idle(s) and s)(status(gm)), 5,
+                          "no fetch pending")
+            assert st["counters"]["fetches_failed"] == 0, st
+            assert "" not in workspaces(gm), workspaces(gm)
+            assert "workspace is required" not in log_tail(log, 400)
+            assert "cannot serve (empty) ignored" in log_tail(log, 400)
+        finally:
+            stop_hostile(g, pub)
 
     @scenario
     def a_failing_handler_leaves_the_others_alone():

@@ -7,6 +7,7 @@
 #include <cfgrecv/actor.h>
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,7 +95,7 @@ Test(proto, push_round_trip)
     crt_change ch[1] = {{"flow", ws, 2}};
     char *created[1] = {"w2"};
     crt_wschanges wc = {created, 1, NULL, 0};
-    crt_push p = {.version = UINT64_MAX,
+    crt_push p = {.version = CRT_VERSION_MAX, /* the largest accepted */
                   .changes = ch,
                   .nchanges = 1,
                   .workspace_changes = &wc};
@@ -105,7 +106,7 @@ Test(proto, push_round_trip)
     cr_assert_eq(crt_push_encode(&p, &buf, &len), 0);
     cr_assert_eq(crt_push_decode(buf, len, NULL, &d, &err), 0, "%s",
                  err.text);
-    cr_assert_eq(d.version, UINT64_MAX);
+    cr_assert_eq(d.version, (uint64_t)INT64_MAX);
     cr_assert_eq(d.nchanges, 1);
     cr_assert_str_eq(d.changes[0].type, "flow");
     cr_assert_eq(d.changes[0].nworkspaces, 2);
@@ -234,10 +235,23 @@ Test(proto, python_pushes)
     cr_assert_str_eq(d.workspace_changes->created[0], "ws2");
     crt_push_free(&d);
 
+    /* python's uint64 for 2^63 + 5: above CRT_VERSION_MAX, refused */
     cr_assert_eq(crt_push_decode(fx_push_oldraw, sizeof(fx_push_oldraw),
                                  NULL, &d, &err),
-                 0, "%s", err.text);
-    cr_assert_eq(d.version, (UINT64_C(1) << 63) + 5);
+                 CR_EPROTO);
+    cr_assert(strstr(err.text, "version 9223372036854775813") != NULL, "%s",
+              err.text);
+    cr_assert_null(d.changes);
+    /* the same bytes with the uint64 lowered to 5 still decode */
+    unsigned char low[sizeof(fx_push_oldraw)];
+    memcpy(low, fx_push_oldraw, sizeof(low));
+    unsigned char *u = memchr(low, 0xcf, sizeof(low));
+    cr_assert_not_null(u);
+    cr_assert_eq(u[1], 0x80, "2^63 + 5 big-endian");
+    u[1] = 0;
+    cr_assert_eq(crt_push_decode(low, sizeof(low), NULL, &d, &err), 0, "%s",
+                 err.text);
+    cr_assert_eq(d.version, 5);
     cr_assert_eq(d.nchanges, 0);
     cr_assert_null(d.workspace_changes);
     crt_push_free(&d);
@@ -248,6 +262,56 @@ Test(proto, python_pushes)
     cr_assert_eq(d.version, 1);
     cr_assert_str_eq(d.changes[0].type, "prompt");
     crt_push_free(&d);
+}
+
+/* ---- versions past INT64_MAX ---------------------------------------- */
+
+/* A version above 2^63-1 is malformed (proto.h): a ConfigPush or
+ * ConfigResponse carrying one is refused with an error naming it, at the
+ * version's byte offset; 2^63-1 itself, nil and 0 are fine. */
+Test(proto, versions_above_int64_max_refused)
+{
+    static const uint64_t bad[] = {(uint64_t)INT64_MAX + 1,
+                                   (UINT64_C(1) << 63) + 5, UINT64_MAX};
+    crt_decode_error err;
+    void *buf;
+    size_t len;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char want[64];
+        snprintf(want, sizeof(want), "at byte 9: version %llu is above 2^63-1",
+                 (unsigned long long)bad[i]);
+        char *ws[1] = {"w"};
+        crt_change ch = {"flow", ws, 1};
+        crt_push p = {.version = bad[i], .changes = &ch, .nchanges = 1};
+        crt_push dp;
+        cr_assert_eq(crt_push_encode(&p, &buf, &len), 0);
+        cr_assert_eq(crt_push_decode(buf, len, NULL, &dp, &err), CR_EPROTO,
+                     "push version %llu", (unsigned long long)bad[i]);
+        cr_assert(strstr(err.text, want) != NULL, "'%s' lacks '%s'", err.text,
+                  want);
+        cr_assert_eq(dp.version, 0);
+        cr_assert_null(dp.changes);
+        free(buf);
+
+        crt_response r = {.version = bad[i]};
+        crt_response dr;
+        cr_assert_eq(crt_response_encode(&r, &buf, &len), 0);
+        cr_assert_eq(crt_response_decode(buf, len, NULL, &dr, &err),
+                     CR_EPROTO, "response version %llu",
+                     (unsigned long long)bad[i]);
+        cr_assert(strstr(err.text, want) != NULL, "'%s' lacks '%s'", err.text,
+                  want);
+        cr_assert_eq(dr.version, 0);
+        free(buf);
+    }
+    crt_response r = {.version = CRT_VERSION_MAX};
+    crt_response dr;
+    cr_assert_eq(crt_response_encode(&r, &buf, &len), 0);
+    cr_assert_eq(crt_response_decode(buf, len, NULL, &dr, &err), 0, "%s",
+                 err.text);
+    cr_assert_eq(dr.version, (uint64_t)INT64_MAX);
+    crt_response_free(&dr);
+    free(buf);
 }
 
 /* ---- hostile input --------------------------------------------------- */
