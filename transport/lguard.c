@@ -73,9 +73,22 @@ crt_lguard_restarts(const crt_lguard *g)
     return g != NULL ? atomic_load(&g->restarts) : 0;
 }
 
+static void
+probe_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)p;
+    (void)ev;
+    atomic_store((atomic_bool *)arg, true);
+}
+
 /* probe dials g's URL and reports whether any pipe was added to g's
  * socket within CRT_LGUARD_WAIT_MS. A probe that cannot even be made
- * (no memory, no socket) says yes: the guard restarts only on evidence. */
+ * (no memory, no socket) says yes: the guard restarts only on evidence.
+ *
+ * The probe is not hung up before its own connection is up on its side
+ * (the listener's SP header received), even when another client's pipe
+ * already proved the listener alive: hanging up before the listener has
+ * written its header is what wedges it. */
 static bool
 probe(crt_lguard *g)
 {
@@ -83,19 +96,22 @@ probe(crt_lguard *g)
     if (g->peer(&ps) != 0) {
         return true;
     }
+    atomic_bool up;
+    atomic_init(&up, false);
     unsigned c0 = atomic_load(&g->pipes);
     bool seen = true;
-    if (nng_dial(ps, g->url, NULL, NNG_FLAG_NONBLOCK) == 0) {
+    if (nng_pipe_notify(ps, NNG_PIPE_EV_ADD_POST, probe_pipe_cb, &up) == 0 &&
+        nng_dial(ps, g->url, NULL, NNG_FLAG_NONBLOCK) == 0) {
         uint64_t end = cr_now_ms() + CRT_LGUARD_WAIT_MS;
         for (;;) {
             seen = atomic_load(&g->pipes) != c0;
-            if (seen || cr_now_ms() >= end) {
+            if ((seen && atomic_load(&up)) || cr_now_ms() >= end) {
                 break;
             }
             usleep(5000);
         }
     }
-    nng_close(ps);
+    nng_close(ps); /* no pipe callback runs after it: `up` may go */
     return seen;
 }
 

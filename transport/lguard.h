@@ -20,9 +20,11 @@
  * CRT_LGUARD_WAIT_MS (a loaded machine negotiates in milliseconds, and a
  * wedged listener never does) makes the guard close the listener (which
  * drops its connections: clients redial) and create it again, with a
- * WARN line. The probe is never hung up before that verdict: hanging up
- * mid-handshake is the very trigger. A probe's pipe is visible to the
- * owner's callback for the few milliseconds it lives.
+ * WARN line. The probe is never hung up before its own connection is up
+ * (or that verdict), even when another client's pipe has already proved
+ * the listener alive: hanging up mid-handshake is the very trigger. A
+ * probe's pipe is visible to the owner's callback for the few
+ * milliseconds it lives.
  *
  * Thread safety: crt_lguard_pipe_added may be called from any thread (it
  * is an atomic add); start/stop/free from the owner's thread.

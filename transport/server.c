@@ -272,6 +272,12 @@ fail_sock:
     return crt_open_error(rv);
 }
 
+unsigned
+crt_server_restarts(const crt_server *s)
+{
+    return crt_lguard_restarts(s->guard);
+}
+
 int
 crt_server_port(crt_server *s)
 {

@@ -62,6 +62,10 @@ int crt_server_reply(crt_server *s, uint64_t token, const void *data,
  * CR_ENOENT. */
 int crt_server_drop(crt_server *s, uint64_t token);
 
+/* crt_server_restarts returns how many times the listener guard has
+ * restarted the server's listener (lguard.h). */
+unsigned crt_server_restarts(const crt_server *s);
+
 /* crt_server_port returns the bound TCP port (for tcp://...:0), or 0. */
 int crt_server_port(crt_server *s);
 

@@ -77,6 +77,27 @@ Test(lguard, rep_server_serves_new_clients_after_hang_ups)
     crt_server_close(srv);
 }
 
+/* The guard's own probes never wedge a busy listener: a probe that sees
+ * another client's pipe first still waits for its own connection before
+ * hanging up (hanging up mid-handshake is the trigger). Probes every
+ * 10 ms against clients connecting back to back for 3 s. */
+Test(lguard, probes_never_wedge_a_busy_listener)
+{
+    static crt_server *srv;
+    crt_server_opts so = {.guard_ms = 10};
+    cr_assert_eq(crt_server_open(url, &so, echo_cb, &srv, &srv), 0);
+    uint64_t end = cr_now_ms() + 3000;
+    int asked = 0;
+    while (cr_now_ms() < end) {
+        cr_assert_eq(ask(5000), 0, "ask %d", asked);
+        asked++;
+    }
+    cr_assert_eq(crt_server_restarts(srv), 0,
+                 "%u restarts in %d asks: a probe wedged the listener",
+                 crt_server_restarts(srv), asked);
+    crt_server_close(srv);
+}
+
 /* ---- a bare PUB socket under the guard ---------------------------------- */
 
 static crt_lguard *pub_guard;
