@@ -3,3 +3,7 @@
 cr_test(transport_lguard
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_lguard.c
   LIBS cfgrecv_transport)
+if(TARGET transport_lguard)
+  set_tests_properties(transport_lguard PROPERTIES ENVIRONMENT
+    "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/lguard.supp")
+endif()
