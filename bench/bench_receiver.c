@@ -311,6 +311,10 @@ floor_relay(void *arg)
         if (nng_recvmsg(fc->sub, &m, 0) != 0) {
             return NULL; /* closed */
         }
+        if (nng_msg_len(m) == 4 && memcmp(nng_msg_body(m), "stop", 4) == 0) {
+            nng_msg_free(m); /* floor_close */
+            return NULL;
+        }
         if (nng_sendmsg(fc->req, m, 0) != 0) {
             nng_msg_free(m);
             continue;
@@ -413,13 +417,29 @@ floor_open(floor_chain *fc, const char *dir, const void *reply, size_t len)
     return false;
 }
 
+/* floor_close stops the relay with a "stop" notify before closing its
+ * sockets: nng 1.5.2 can hang for good in nng_close of a socket another
+ * thread is blocked receiving on (it did here, once). */
 static void
 floor_close(floor_chain *fc)
 {
-    nng_close(fc->sub); /* ends the relay's receive */
+    for (int i = 0; fc->relay_up && i < 100; i++) {
+        nng_send(fc->pub, "stop", 4, 0);
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_nsec += 50 * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000L;
+        }
+        if (pthread_timedjoin_np(fc->relay, NULL, &dl) == 0) {
+            fc->relay_up = false;
+        }
+    }
+    nng_close(fc->sub);
     nng_close(fc->req);
     if (fc->relay_up) {
-        pthread_join(fc->relay, NULL);
+        pthread_join(fc->relay, NULL); /* the close ends its receive */
     }
     nng_close(fc->pub);
     if (fc->echo > 0) {
