@@ -191,14 +191,7 @@ set -e
 # ---- clients that hang up while connecting lock nobody out ------------------------
 # (nng 1.5.2 wedges such a listener for good; the listener guard restarts it:
 # transport/lguard.h). Every later cfgctl is served again.
-"$PY" - "${R#ipc://}" <<'EOF'
-import socket, sys, time
-for _ in range(10):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(sys.argv[1])
-    s.close()
-    time.sleep(0.02)
-EOF
+"$PY" "$(dirname "$0")/hang_up.py" "${R#ipc://}"
 served=
 for _ in $(seq 30); do # the guard's period (3 s) and probe wait (5 s)
     if ctl version >/dev/null 2>&1; then served=1; break; fi

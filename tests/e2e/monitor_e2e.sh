@@ -212,14 +212,7 @@ expect_rc 1 "daemon error" mon query bogus
 grep -q unknown "$D/err" || fail "query bogus: $(cat "$D/err")"
 # clients that hang up while connecting (they wedge an nng 1.5.2 listener
 # for good; the listener guard restarts it, with its file mode)
-"$PY" - "$D/mon.ipc" <<'EOF'
-import socket, sys, time
-for _ in range(10):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(sys.argv[1])
-    s.close()
-    time.sleep(0.02)
-EOF
+"$PY" "$(dirname "$0")/hang_up.py" "$D/mon.ipc"
 served=
 for _ in $(seq 15); do # the guard's period (3 s) and probe wait (5 s)
     if "$BIN/cfgrecv-monitor" --url "$MON" --timeout 2 status >/dev/null 2>&1; then

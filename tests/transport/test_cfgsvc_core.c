@@ -38,17 +38,23 @@ teardown(void)
     cr_assert_eq(system(cmd), 0);
 }
 
-/* Runs one request; returns the decoded response, and the push if any. */
+/* Runs one request under lim (NULL: the defaults); returns the decoded
+ * response, and the push if any. The encoded answer's length is in
+ * *resp_len if resp_len is not NULL. */
 static void
-run(const crt_request *req, crt_response *resp, crt_push *push, bool *pushed)
+run_lim(const crt_request *req, const crt_limits *lim, crt_response *resp,
+        crt_push *push, bool *pushed, size_t *resp_len)
 {
     void *buf;
     size_t len;
     cra_cfgsvc_result res;
     crt_decode_error err;
     cr_assert_eq(crt_request_encode(req, &buf, &len), 0);
-    cr_assert_eq(cra_cfgsvc_handle(st, buf, len, NULL, &res), 0);
+    cr_assert_eq(cra_cfgsvc_handle(st, buf, len, lim, &res), 0);
     free(buf);
+    if (resp_len != NULL) {
+        *resp_len = res.resp_len;
+    }
     cr_assert_eq(crt_response_decode(res.resp, res.resp_len, NULL, resp,
                                      &err),
                  0, "%s", err.text);
@@ -61,6 +67,12 @@ run(const crt_request *req, crt_response *resp, crt_push *push, bool *pushed)
         memset(push, 0, sizeof(*push));
     }
     cra_cfgsvc_result_free(&res);
+}
+
+static void
+run(const crt_request *req, crt_response *resp, crt_push *push, bool *pushed)
+{
+    run_lim(req, NULL, resp, push, pushed, NULL);
 }
 
 static uint64_t
@@ -354,36 +366,22 @@ Test(cfgsvc_core, answer_over_the_limit_is_an_error)
     uint64_t v = put1("ws", "flow", "b", big);
     crt_limits lim = {.max_size = 4096};
     crt_request r = {.operation = "config", .workspace = "ws"};
-    void *buf;
-    size_t len;
-    cra_cfgsvc_result res;
     crt_response resp;
-    crt_decode_error err;
-    cr_assert_eq(crt_request_encode(&r, &buf, &len), 0);
-    cr_assert_eq(cra_cfgsvc_handle(st, buf, len, &lim, &res), 0);
-    free(buf);
-    cr_assert_leq(res.resp_len, 4096);
-    cr_assert_eq(crt_response_decode(res.resp, res.resp_len, NULL, &resp,
-                                     &err),
-                 0, "%s", err.text);
+    crt_push p;
+    bool pushed;
+    size_t rlen;
+    run_lim(&r, &lim, &resp, &p, &pushed, &rlen);
+    cr_assert_leq(rlen, 4096);
     cr_assert_not_null(resp.error);
     cr_assert_str_eq(resp.error->type, CRT_ERR_CONFIG);
     cr_assert(strstr(resp.error->message, "exceeds the 4096-byte") != NULL,
               "%s", resp.error->message);
     cr_assert_eq(resp.version, v, "the version still says where it is");
     crt_response_free(&resp);
-    cra_cfgsvc_result_free(&res);
     /* within the limit, the same workspace is served */
-    lim.max_size = 0;
-    cr_assert_eq(crt_request_encode(&r, &buf, &len), 0);
-    cr_assert_eq(cra_cfgsvc_handle(st, buf, len, &lim, &res), 0);
-    free(buf);
-    cr_assert_eq(crt_response_decode(res.resp, res.resp_len, NULL, &resp,
-                                     &err),
-                 0);
+    run(&r, &resp, &p, &pushed);
     cr_assert_null(resp.error);
     crt_response_free(&resp);
-    cra_cfgsvc_result_free(&res);
 }
 
 /* A workspace named "" cannot be registered: nothing could name it. */
