@@ -7,3 +7,7 @@ if(TARGET transport_lguard)
   set_tests_properties(transport_lguard PROPERTIES ENVIRONMENT
     "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/lguard.supp")
 endif()
+# The same under TSan: guards started and stopped while others probe.
+cr_driver(stress_transport_lguard
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/stress_lguard.c
+  LIBS cfgrecv_transport)
