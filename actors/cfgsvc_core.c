@@ -286,8 +286,7 @@ cra_cfgsvc_handle(cra_store *st, const void *req, size_t len,
     }
     resp.version = cra_store_version(st);
     rv = crt_response_encode(&resp, &out->resp, &out->resp_len);
-    size_t max = lim != NULL && lim->max_size ? lim->max_size
-                                               : CRT_DEFAULT_MAX_SIZE;
+    size_t max = crt_limits_resolve(lim).max_size;
     if (rv == 0 && out->resp_len > max) {
         /* every value fits, the whole answer does not (a workspace of
          * many large values): a clear error instead of a message the

@@ -217,13 +217,6 @@ pub_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg) {
     }
 }
 
-static void
-rep_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg) {
-    (void)p;
-    (void)ev;
-    crt_lguard_pipe_added(arg);
-}
-
 /* open_one listens with a new socket of the given kind, under guard g
  * (mode: where the guard finds the ipc permissions); 0 or CR_ENNG. */
 static int
@@ -237,7 +230,7 @@ open_one(const char *what, const char *url, int *mode, bool pub,
                                        CRA_MONITOR_MAX_REQUEST);
         if (rv == 0) {
             rv = nng_pipe_notify(*s, NNG_PIPE_EV_ADD_POST,
-                                 pub ? pub_pipe_cb : rep_pipe_cb, g);
+                                 pub ? pub_pipe_cb : crt_lguard_pipe_cb, g);
         }
         if (rv == 0 && pub) {
             rv = nng_pipe_notify(*s, NNG_PIPE_EV_REM_POST, pub_pipe_cb, g);

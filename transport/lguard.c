@@ -67,6 +67,21 @@ crt_lguard_pipe_added(crt_lguard *g)
     }
 }
 
+void
+crt_lguard_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    (void)p;
+    (void)ev;
+    crt_lguard_pipe_added(arg);
+}
+
+int
+crt_lguard_listen(void *arg, nng_socket s, const char *url, nng_listener *out)
+{
+    (void)arg;
+    return nng_listen(s, url, out, 0);
+}
+
 unsigned
 crt_lguard_restarts(const crt_lguard *g)
 {

@@ -63,6 +63,15 @@ crt_lguard *crt_lguard_new(void);
  * is a no-op. */
 void crt_lguard_pipe_added(crt_lguard *g);
 
+/* crt_lguard_pipe_cb is an NNG_PIPE_EV_ADD_POST callback for a socket
+ * whose owner has nothing else to do there: arg is the guard (or NULL). */
+void crt_lguard_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg);
+
+/* crt_lguard_listen is a crt_lguard_listen_fn for a listener without
+ * options: nng_listen(s, url, out, 0); arg is unused. */
+int crt_lguard_listen(void *arg, nng_socket s, const char *url,
+                      nng_listener *out);
+
 /* crt_lguard_start watches listener l of socket s, listening on url (a
  * tcp:// URL with port 0 is probed and restarted on the bound port).
  * relisten(arg, ...) creates its replacement. period_ms 0 =

@@ -52,13 +52,6 @@ pub_pipe_cb(nng_pipe pipe, nng_pipe_ev ev, void *arg)
     }
 }
 
-static int
-pub_listen(void *arg, nng_socket sock, const char *url, nng_listener *l)
-{
-    (void)arg;
-    return nng_listen(sock, url, l, 0);
-}
-
 int
 crt_pub_open(const char *url, crt_pub **out)
 {
@@ -94,7 +87,7 @@ crt_pub_open(const char *url, crt_pub **out)
         return crt_open_error(rv);
     }
     (void)crt_lguard_start(p->guard, p->sock, l, url, nng_sub0_open,
-                           pub_listen, NULL, 0);
+                           crt_lguard_listen, NULL, 0);
     *out = p;
     return 0;
 }

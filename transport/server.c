@@ -195,20 +195,6 @@ server_free(crt_server *s)
     free(s);
 }
 
-static void
-server_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-    (void)p;
-    (void)ev;
-    crt_lguard_pipe_added(arg);
-}
-
-static int
-server_listen(void *arg, nng_socket sock, const char *url, nng_listener *l)
-{
-    (void)arg;
-    return nng_listen(sock, url, l, 0);
-}
 
 int
 crt_server_open(const char *url, const crt_server_opts *opts,
@@ -238,7 +224,7 @@ crt_server_open(const char *url, const crt_server_opts *opts,
     }
     s->guard = crt_lguard_new();
     if ((rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, maxr)) != 0 ||
-        (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, server_pipe_cb,
+        (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, crt_lguard_pipe_cb,
                               s->guard)) != 0) {
         goto fail;
     }
@@ -263,7 +249,8 @@ crt_server_open(const char *url, const crt_server_opts *opts,
         arm_recv(&s->slots[i]);
     }
     (void)crt_lguard_start(s->guard, s->sock, s->lst, url, nng_req0_open,
-                           server_listen, NULL, opts ? opts->guard_ms : 0);
+                           crt_lguard_listen, NULL,
+                           opts ? opts->guard_ms : 0);
     return 0;
 fail:
     nng_close(s->sock);

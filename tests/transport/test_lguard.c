@@ -102,14 +102,6 @@ Test(lguard, probes_never_wedge_a_busy_listener)
 
 static crt_lguard *pub_guard;
 
-static void
-pub_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-    (void)p;
-    (void)ev;
-    crt_lguard_pipe_added(arg);
-}
-
 static int
 relisten(void *arg, nng_socket s, const char *u, nng_listener *l)
 {
@@ -148,7 +140,7 @@ Test(lguard, pub_listener_restarted_after_hang_ups)
     atomic_int relistens = 0;
     cr_assert_not_null(pub_guard = crt_lguard_new());
     cr_assert_eq(nng_pub0_open(&pub), 0);
-    cr_assert_eq(nng_pipe_notify(pub, NNG_PIPE_EV_ADD_POST, pub_pipe_cb,
+    cr_assert_eq(nng_pipe_notify(pub, NNG_PIPE_EV_ADD_POST, crt_lguard_pipe_cb,
                                  pub_guard),
                  0);
     cr_assert_eq(nng_listen(pub, url, &l, 0), 0);
