@@ -41,9 +41,11 @@
 
 enum { TAG_STARTUP = 1, TAG_PERIODIC = 2, TAG_LAG = 3 };
 
-/* A service behind a notify (see refetch): first delay, and how many
- * answers at one version are waited for (50 ms doubling: ~3 s in all). */
+/* A service behind a notify (see lag_add): the first probe's delay, the
+ * longest delay between probes, and how many probe answers in a row at
+ * one version are waited for (50, 100, ... 1600, 1600 ms: ~4.8 s). */
 #define LAG_FIRST_MS 50
+#define LAG_MAX_MS 1600
 #define LAG_TRIES 7
 
 typedef struct wsst {
@@ -54,10 +56,11 @@ typedef struct wsst {
     bool deleted;     /* workspace_changes.deleted named it: its fetches
                          are not applied until it is created again or a
                          newer flow change names it */
-    bool lag_wait;     /* in fm.lag, waiting for its delayed refetch */
-    uint8_t lag_tries; /* answers in a row at lag_seen, below wanted */
-    uint64_t lag_seen; /* version those answers carried */
-    uint64_t lag_due;  /* cr_now_ms of the delayed refetch */
+    bool lag_wait;    /* in fm.lag: the service answered below wanted */
+    uint64_t asked;   /* wanted when its fetch was requested: an answer
+                         below it is a service behind a notify already
+                         heard (lag_add), at or above it a change that
+                         raced the fetch (fetched again at once) */
     uint64_t listed;   /* the full resync round that last listed it */
     cra_strmap *flows; /* id -> (void *)(hash | 1) */
     char *name;
@@ -93,9 +96,20 @@ typedef struct fm {
     bool resync_deferred; /* asked for before the stream came up */
     uint64_t startup_timer;
 
-    const char **lag; /* workspaces waiting for a delayed refetch */
+    /* Workspaces a notify announced at a version the service has not
+     * reached (lag_add). They wait together for the service, which is
+     * probed by fetching one of them; one list for all of them, since a
+     * config version is global. */
+    const char **lag;    /* names, keys of ws (lag_wait may have been
+                            cleared since: dropped lazily) */
     size_t nlag, caplag;
-    uint64_t lag_timer; /* armed for the earliest lag_due, 0 = none */
+    uint64_t lag_min;    /* lowest wanted among them */
+    uint64_t lag_seen;   /* highest version answered since they lag */
+    unsigned lag_tries;  /* probes answered in a row at lag_seen */
+    unsigned lag_step;   /* probes sent: the next delay */
+    const char *lag_probe; /* the workspace whose fetch is the probe in
+                              flight, NULL when none */
+    uint64_t lag_timer;  /* the next probe, 0 = none armed */
 
     cra_recv_status st;
 } fm;
@@ -212,6 +226,7 @@ want_fetch(fm *s, wsst *w, const char *name)
         return;
     }
     w->fetching = true;
+    w->asked = w->wanted;
 }
 
 static void
@@ -357,6 +372,7 @@ round_add(fm *s, const char *name, size_t len)
 
 static void tombstone_set(fm *s, const char *name, uint64_t version,
                           bool deleted);
+static void lag_end(fm *s);
 
 /* servable tells whether the config service can answer a `config`
  * request for the workspace name p[0..len): it refuses an empty one
@@ -379,8 +395,8 @@ servable(const char *p, size_t len)
  * fetch as stale, notifies would be ignored until the service caught up,
  * and the periodic check (version > seen) would never fire again. The
  * flows are then what the service has, even if that is older than what
- * a notify had announced. Any delayed refetch of a workspace behind a
- * notify (refetch) ends here: its notified version is lowered too. */
+ * a notify had announced. The wait for the service (lag_add) ends here:
+ * the versions it waited for are lowered too. */
 static void
 behind_service(fm *s, uint64_t version)
 {
@@ -407,9 +423,12 @@ behind_service(fm *s, uint64_t version)
         if (w->wanted > version) {
             w->wanted = version;
         }
-        w->lag_tries = 0;
+        if (w->asked > version) {
+            w->asked = version;
+        }
         lowered += was ? 1 : 0;
     }
+    lag_end(s);
     if (lowered > 0) {
         CR_INFO(COMP, "%zu workspace(s) held a version above %llu: "
                       "lowered to it",
@@ -661,15 +680,30 @@ apply_fetched(fm *s, wsst *w, const char *name, const cr_msg *m,
              (unsigned long long)hdr->version, changes);
 }
 
+/* ---- a service behind a notify -------------------------------------- */
+
+/* A fetch answered below a version a notify announced before the fetch
+ * was asked for (wsst.asked): the service has not reached that version -
+ * a lagging replica, or a publisher announcing a version that does not
+ * exist. Asking again at once would hammer the service for as long as
+ * that lasts, once per workspace the notify named. Since a config
+ * version is global, such workspaces wait together: every
+ * LAG_FIRST_MS, doubling up to LAG_MAX_MS, one of them is fetched again
+ * (the probe), and any fetch answer at or above a waiting workspace's
+ * version fetches that workspace. After LAG_TRIES probes answered in a
+ * row at one version, the receiver keeps what the service has (one WARN)
+ * until the next notify or resync names them; a service version that
+ * moves starts the count again. A notify naming 100,000 workspaces at a
+ * version the service does not have thus costs 100,000 fetches and 7
+ * probes, not 9 fetches a workspace. */
+
 static void
-arm_lag_timer(fm *s, uint64_t due)
+lag_arm(fm *s, uint64_t delay_ms)
 {
-    uint64_t now = cr_now_ms();
-    if (s->lag_timer != 0) {
-        return; /* it fires first and re-arms for the rest */
+    if (s->lag_timer != 0 || s->lag_probe != NULL) {
+        return; /* the timer, or the probe's answer, arms the next */
     }
-    if (cr_timer_after(cr_ctx_rt(s->ctx), cr_self(s->ctx),
-                       due > now ? due - now : 0, TAG_LAG,
+    if (cr_timer_after(cr_ctx_rt(s->ctx), cr_self(s->ctx), delay_ms, TAG_LAG,
                        &s->lag_timer) != 0) {
         s->lag_timer = 0;
         CR_ERROR(COMP, "cannot arm the refetch timer: the next notify or "
@@ -677,67 +711,46 @@ arm_lag_timer(fm *s, uint64_t due)
     }
 }
 
-/* refetch is called when a fetch of w answered `got`, older than a
- * notify that named w. Once, that is a change that raced the fetch:
- * fetch again at once (a change made during a fetch is never lost). Two
- * answers in a row at the same version mean the service is behind the
- * notify - a lagging replica, or a publisher announcing a version that
- * does not exist: asking again at once would hammer the service for as
- * long as that lasts. So w is fetched again after LAG_FIRST_MS, doubling,
- * and after LAG_TRIES such answers it stays at what the service has
- * (WARN) until the next notify or resync names it. */
+/* lag_end empties the list of waiting workspaces and starts the probe
+ * schedule over. A probe in flight lands as an ordinary fetch. */
 static void
-refetch(fm *s, wsst *w, const char *name, uint64_t got)
+lag_end(fm *s)
 {
-    if (w->lag_tries == 0 || got != w->lag_seen) {
-        w->lag_seen = got;
-        w->lag_tries = 1;
-        want_fetch(s, w, name);
-        return;
-    }
-    if (w->lag_tries >= LAG_TRIES) {
-        CR_WARN(COMP, "workspace %s: a notify announced version %llu but "
-                      "the config service answers %llu (asked %u times); "
-                      "keeping %llu until the next notify or resync",
-                name, (unsigned long long)w->wanted, (unsigned long long)got,
-                (unsigned)w->lag_tries + 1, (unsigned long long)got);
-        w->wanted = w->applied;
-        w->lag_tries = 0;
-        return;
-    }
-    if (!w->lag_wait) {
-        if (!push_name(&s->lag, &s->nlag, &s->caplag, name)) {
-            CR_ERROR(COMP, "out of memory delaying a fetch of %s", name);
-            return;
+    for (size_t i = 0; i < s->nlag; i++) {
+        wsst *w = cra_strmap_get(s->ws, s->lag[i], strlen(s->lag[i]));
+        if (w != NULL) {
+            w->lag_wait = false;
         }
-        w->lag_wait = true;
     }
-    w->lag_due = cr_now_ms() + ((uint64_t)LAG_FIRST_MS << (w->lag_tries - 1));
-    w->lag_tries++;
-    CR_DEBUG(COMP, "workspace %s: service at %llu, notify said %llu; "
-                   "fetching again in %llu ms",
-             name, (unsigned long long)got, (unsigned long long)w->wanted,
-             (unsigned long long)(w->lag_due - cr_now_ms()));
-    arm_lag_timer(s, w->lag_due);
+    s->nlag = 0;
+    s->lag_tries = 0;
+    s->lag_step = 0;
+    s->lag_probe = NULL;
+    if (s->lag_timer != 0) {
+        cr_timer_cancel(cr_ctx_rt(s->ctx), s->lag_timer);
+        s->lag_timer = 0;
+    }
 }
 
-/* on_lag_timer fetches the lagging workspaces that are due and re-arms
- * for the others. */
+/* lag_release drops from the list the workspaces that no longer wait
+ * (applied at or above their version meanwhile), fetches those whose
+ * version the service has reached (`version`, from any fetch answer),
+ * and recomputes lag_min. Its cost is one pass over the list, paid only
+ * when an answer reaches lag_min or a probe goes out. */
 static void
-on_lag_timer(fm *s)
+lag_release(fm *s, uint64_t version)
 {
-    uint64_t now = cr_now_ms(), next = UINT64_MAX;
     size_t keep = 0;
-    s->lag_timer = 0;
+    uint64_t min = UINT64_MAX;
     for (size_t i = 0; i < s->nlag; i++) {
         const char *name = s->lag[i];
         wsst *w = cra_strmap_get(s->ws, name, strlen(name));
         if (w == NULL) {
-            continue;
+            continue; /* cannot happen: a waiting record is never pruned */
         }
-        if (w->lag_due > now && w->wanted > w->applied) {
+        if (w->wanted > w->applied && w->wanted > version) {
             s->lag[keep++] = name;
-            next = w->lag_due < next ? w->lag_due : next;
+            min = w->wanted < min ? w->wanted : min;
             continue;
         }
         w->lag_wait = false;
@@ -746,10 +759,127 @@ on_lag_timer(fm *s)
         }
     }
     s->nlag = keep;
-    flush_fetches(s);
-    if (keep > 0) {
-        arm_lag_timer(s, next);
+    s->lag_min = min;
+    if (keep == 0) {
+        lag_end(s);
     }
+}
+
+/* lag_add puts w, whose fetch answered `got` below the version a notify
+ * announced before it was asked, on the list of waiting workspaces. */
+static void
+lag_add(fm *s, wsst *w, const char *name, uint64_t got)
+{
+    if (w->lag_wait) {
+        return;
+    }
+    if (!push_name(&s->lag, &s->nlag, &s->caplag, name)) {
+        CR_ERROR(COMP, "out of memory delaying a fetch of %s", name);
+        return;
+    }
+    w->lag_wait = true;
+    if (s->nlag == 1) {
+        s->lag_min = w->wanted;
+        s->lag_seen = got;
+        s->lag_tries = 0;
+        s->lag_step = 0;
+        CR_DEBUG(COMP, "workspace %s: a notify said version %llu, the "
+                       "service answers %llu; probing it from %u ms",
+                 name, (unsigned long long)w->wanted,
+                 (unsigned long long)got, LAG_FIRST_MS);
+        lag_arm(s, LAG_FIRST_MS);
+    } else if (w->wanted < s->lag_min) {
+        s->lag_min = w->wanted;
+    }
+}
+
+/* lag_heard takes in a fetch answer of w at `version` while workspaces
+ * wait: a version above lag_seen starts the give-up count again, one at
+ * or above lag_min releases who waited for it. True when the answer was
+ * the probe's. */
+static bool
+lag_heard(fm *s, wsst *w, uint64_t version)
+{
+    bool probe = s->lag_probe == w->name;
+    if (probe) {
+        s->lag_probe = NULL;
+    }
+    if (version > s->lag_seen) {
+        s->lag_seen = version;
+        s->lag_tries = 0;
+    } else if (probe) {
+        s->lag_tries++;
+    }
+    if (version >= s->lag_min) {
+        lag_release(s, version);
+    }
+    return probe;
+}
+
+/* lag_give_up keeps, for every waiting workspace, what the service has. */
+static void
+lag_give_up(fm *s)
+{
+    uint64_t top = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < s->nlag; i++) {
+        wsst *w = cra_strmap_get(s->ws, s->lag[i], strlen(s->lag[i]));
+        if (w != NULL && w->wanted > w->applied) {
+            top = w->wanted > top ? w->wanted : top;
+            w->wanted = w->applied;
+            n++;
+        }
+    }
+    if (n > 0) {
+        CR_WARN(COMP, "%zu workspace(s) (%s%s): notifies announced versions "
+                      "up to %llu but the config service answers %llu "
+                      "(%u probes); keeping what it has until the next "
+                      "notify or resync",
+                n, s->lag[0], n > 1 ? ", ..." : "", (unsigned long long)top,
+                (unsigned long long)s->lag_seen, s->lag_tries);
+    }
+    lag_end(s);
+}
+
+/* lag_probe_answered follows a probe's answer: give up, or arm the next. */
+static void
+lag_probe_answered(fm *s)
+{
+    if (s->nlag == 0) {
+        return;
+    }
+    if (s->lag_tries >= LAG_TRIES) {
+        lag_give_up(s);
+        return;
+    }
+    unsigned shift = s->lag_step < 16 ? s->lag_step : 16;
+    uint64_t delay = (uint64_t)LAG_FIRST_MS << shift;
+    lag_arm(s, delay < LAG_MAX_MS ? delay : LAG_MAX_MS);
+}
+
+/* on_lag_timer sends the next probe: a fetch of the first workspace
+ * still waiting. */
+static void
+on_lag_timer(fm *s)
+{
+    s->lag_timer = 0;
+    lag_release(s, 0); /* drops who no longer waits */
+    if (s->nlag == 0 || s->lag_probe != NULL) {
+        return;
+    }
+    const char *name = s->lag[0];
+    wsst *w = cra_strmap_get(s->ws, name, strlen(name));
+    if (w == NULL) {
+        return;
+    }
+    want_fetch(s, w, name); /* a fetch already out is the probe */
+    s->lag_probe = w->name;
+    s->lag_step++;
+    CR_DEBUG(COMP, "%zu workspace(s) wait for the service (at %llu, needed "
+                   "%llu): probing with a fetch of %s",
+             s->nlag, (unsigned long long)s->lag_seen,
+             (unsigned long long)s->lag_min, name);
+    flush_fetches(s);
 }
 
 static int
@@ -783,10 +913,16 @@ on_fetched(fm *s, const cr_msg *m)
     } else {
         apply_fetched(s, w, name, m, &hdr);
     }
+    bool probe = s->nlag > 0 && lag_heard(s, w, hdr.version);
     if (w->wanted > w->applied) {
-        refetch(s, w, name, hdr.version); /* a newer notify came */
-    } else {
-        w->lag_tries = 0;
+        if (hdr.version >= w->asked) {
+            want_fetch(s, w, name); /* a newer notify came meanwhile */
+        } else {
+            lag_add(s, w, name, hdr.version);
+        }
+    }
+    if (probe) {
+        lag_probe_answered(s);
     }
     flush_fetches(s);
     if (s->round != NULL) {
@@ -1181,7 +1317,8 @@ on_status(fm *s, const cr_msg *m)
     void *v;
     for (size_t it = 0; cra_strmap_next(s->ws, &it, &k, &kl, &v);) {
         const wsst *w = v;
-        st.fetches_pending += w->fetching || w->lag_wait ? 1 : 0;
+        st.fetches_pending +=
+            w->fetching || (w->lag_wait && w->wanted > w->applied) ? 1 : 0;
     }
     cr_msg_append(r, &st, sizeof(st)); /* same process, same struct */
     cr_reply(s->ctx, m, r);

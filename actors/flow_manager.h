@@ -14,12 +14,16 @@
  *  - a notify naming only other types advances the seen version only;
  *  - empty `changes` (service start-up) means a full resync;
  *  - a fetch result with version F applies if F >= applied(W); if a
- *    notify newer than F arrived meanwhile, W is fetched again, so a
- *    change made during start-up or during a fetch is never lost;
- *  - a second answer at the same F still below that notify means the
- *    service is behind it: W is fetched again after 50 ms, doubling, and
- *    after 8 such answers it stays at F (WARN) until the next notify or
- *    resync names it;
+ *    notify newer than F arrived while the fetch was out, W is fetched
+ *    again at once, so a change made during start-up or during a fetch
+ *    is never lost;
+ *  - an answer below what W's notifies had announced when its fetch was
+ *    asked means the service is behind them: such workspaces wait
+ *    together for the service, which is probed by fetching one of them
+ *    after 50 ms, doubling up to 1.6 s; any answer at or above a waiting
+ *    workspace's version fetches it, and after 7 probes answered at one
+ *    version they stay at what the service has (one WARN) until the next
+ *    notify or resync names them;
  *  - a discovery (periodic check or full resync) answering a version
  *    below what was seen before it was asked (a notify ahead of the
  *    service, a store that was reset) takes the service as the truth:
