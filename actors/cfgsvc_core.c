@@ -35,6 +35,23 @@ cra_cfgsvc_push_everything(uint64_t version, void **buf, size_t *len)
     return crt_push_encode(&p, buf, len);
 }
 
+/* error_vreply encodes an error answer and logs it: at info (a client's
+ * mistake, or a missing key), or at warn when the operator should act. */
+static int
+error_vreply(cra_store *st, cra_cfgsvc_result *out, bool warn,
+             const char *type, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (warn) {
+        CR_WARN("cfgsvc", "answered %s: %s", type, msg);
+    } else {
+        CR_INFO("cfgsvc", "answered %s: %s", type, msg);
+    }
+    return crt_error_response_encode(cra_store_version(st), type, msg,
+                                     &out->resp, &out->resp_len);
+}
+
 static int
 error_reply(cra_store *st, cra_cfgsvc_result *out, const char *type,
             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -43,14 +60,26 @@ static int
 error_reply(cra_store *st, cra_cfgsvc_result *out, const char *type,
             const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int rv = error_vreply(st, out, false, type, fmt, ap);
     va_end(ap);
-    CR_INFO("cfgsvc", "answered %s: %s", type, msg);
-    return crt_error_response_encode(cra_store_version(st), type, msg,
-                                     &out->resp, &out->resp_len);
+    return rv;
+}
+
+static int
+error_warn(cra_store *st, cra_cfgsvc_result *out, const char *type,
+           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int
+error_warn(cra_store *st, cra_cfgsvc_result *out, const char *type,
+           const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rv = error_vreply(st, out, true, type, fmt, ap);
+    va_end(ap);
+    return rv;
 }
 
 /* Is (type, key) in workspace ws the registration of a workspace named
@@ -291,15 +320,13 @@ cra_cfgsvc_handle(cra_store *st, const void *req, size_t len,
         /* every value fits, the whole answer does not (a workspace of
          * many large values): a clear error instead of a message the
          * client's nng would drop with its connection */
-        CR_WARN("cfgsvc", "'%s' of workspace %.64s: the answer (%zu bytes) "
-                          "exceeds the %zu-byte message limit",
-                op, r.workspace, out->resp_len, max);
+        size_t big = out->resp_len;
         free(out->resp);
         out->resp = NULL;
-        rv = error_reply(st, out, CRT_ERR_CONFIG,
-                         "the answer (%zu bytes) exceeds the %zu-byte "
-                         "message limit (--max-message)",
-                         out->resp_len, max);
+        rv = error_warn(st, out, CRT_ERR_CONFIG,
+                        "'%s' of workspace %.64s: the answer (%zu bytes) "
+                        "exceeds the %zu-byte message limit (--max-message)",
+                        op, r.workspace, big, max);
     }
 done:
     crt_response_free(&resp);
