@@ -385,6 +385,18 @@ servable(const char *p, size_t len)
     return len > 0 && memchr(p, '\0', len) == NULL;
 }
 
+/* counted_servable is servable() for a notify's NUL-terminated names,
+ * counting the names refused in *refused (one WARN per notify). */
+static bool
+counted_servable(const char *name, size_t *refused)
+{
+    if (servable(name, strlen(name))) {
+        return true;
+    }
+    (*refused)++;
+    return false;
+}
+
 /* behind_service is called when a discovery answers `version`, below what
  * this actor had seen before it asked (discover_seen): a notify announced
  * a version the service does not have (a bad publisher, a lagging
@@ -1071,8 +1083,7 @@ on_push(fm *s, const cr_msg *m)
         for (size_t i = 0; i < p.workspace_changes->ndeleted; i++) {
             const char *n = p.workspace_changes->deleted[i];
             const char *key;
-            if (!servable(n, strlen(n))) {
-                unservable++;
+            if (!counted_servable(n, &unservable)) {
                 continue;
             }
             wsst *w = get_ws(s, n, strlen(n), &key);
@@ -1084,8 +1095,7 @@ on_push(fm *s, const cr_msg *m)
         }
         for (size_t i = 0; i < p.workspace_changes->ncreated; i++) {
             const char *n = p.workspace_changes->created[i];
-            if (!servable(n, strlen(n))) {
-                unservable++;
+            if (!counted_servable(n, &unservable)) {
                 continue;
             }
             wsst *w = cra_strmap_get(s->ws, n, strlen(n));
@@ -1102,8 +1112,7 @@ on_push(fm *s, const cr_msg *m)
         for (size_t j = 0; j < p.changes[i].nworkspaces; j++) {
             const char *n = p.changes[i].workspaces[j];
             const char *key;
-            if (!servable(n, strlen(n))) {
-                unservable++;
+            if (!counted_servable(n, &unservable)) {
                 continue;
             }
             wsst *w = get_ws(s, n, strlen(n), &key);
