@@ -71,16 +71,16 @@ int cra_store_getvalues_all(cra_store *st, const char *type,
 int cra_store_config(cra_store *st, const char *ws, crt_cfgtype **cfg,
                      size_t *n);
 
-/* cra_store_put upserts vals[i].{type,key,value} into ws (vals[i].
- * workspace is ignored; a NULL value is stored as "") and increments the
- * version by one, in one durable transaction. *version gets the new
- * version. */
 /* cra_store_set_durable turns fsync-per-commit (synchronous=FULL, the
  * default) off or back on. Off is only for bulk loading a store that
  * nobody serves yet (benchmarks, test fixtures): a crash may lose what was
  * written meanwhile. 0 or CR_EFAIL (see cra_store_errmsg). */
 int cra_store_set_durable(cra_store *st, bool durable);
 
+/* cra_store_put upserts vals[i].{type,key,value} into ws (vals[i].
+ * workspace is ignored; a NULL value is stored as "") and increments the
+ * version by one, in one durable transaction. *version gets the new
+ * version. */
 int cra_store_put(cra_store *st, const char *ws, const crt_value *vals,
                   size_t n, uint64_t *version);
 

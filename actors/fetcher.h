@@ -14,6 +14,8 @@
  *  CR_MSG_TIMER      a retry is due; RM_FETCH_REPLY, RM_FETCH_DONE,
  *                    RM_SLOT_FREE (internal: posted by the client's
  *                    callback).
+ *  RM_STATUS         cr_call (cra_fetcher_stats_get): reply
+ *                    cra_fetcher_stats.
  * Sent to "flow-manager": RM_FETCHED (the workspace's flows, RM_FLOWS
  * layout with full = true), RM_FETCH_FAILED (information only: the
  * fetcher keeps the workspace and retries it with backoff until it
@@ -60,7 +62,8 @@ void cra_fetch_lane_fini(cra_fetch_lane *l);
  * flow manager (RM_FETCHED) and frees its slot in the client's callback,
  * telling the fetcher (RM_SLOT_FREE) only if it waits for a slot; an
  * error goes to the fetcher (RM_FETCH_REPLY), which then owns the
- * workspace and retries it with backoff. */
+ * workspace and retries it with backoff. The name is copied into the
+ * request; the caller keeps ws. */
 bool cra_fetch_direct(cr_rt *rt, cra_fetch_lane *lane, const char *ws,
                       size_t len);
 

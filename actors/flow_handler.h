@@ -109,8 +109,9 @@ const char *cra_flow_state_name(cra_flow_state s);
 
 /* cra_handler_done completes a CRA_PENDING call: rc is CRA_OK or
  * CRA_FAILED with err (may be NULL). Safe from any thread: it posts a
- * message to the handler actor `handler`. Returns 0 or a CR_E* code (the
- * actor is gone: the result is dropped). */
+ * message to the handler actor `handler`, which copies the strings (the
+ * caller keeps them). Returns 0 or a CR_E* code (the actor is gone: the
+ * result is dropped). */
 int cra_handler_done(cr_rt *rt, cr_id handler, const char *workspace,
                      const char *id, uint64_t op_seq, int rc,
                      const char *err);
@@ -118,7 +119,8 @@ int cra_handler_done(cr_rt *rt, cr_id handler, const char *workspace,
 /* cra_handler_flow_down reports that a running flow failed on its own
  * (e.g. its worker process exited): the handler actor marks it `backoff`
  * and starts it again after the flow's backoff delay (which resets once a
- * flow has stayed up for 10 s). Safe from any thread. 0 or a CR_E* code. */
+ * flow has stayed up for 10 s). Safe from any thread; the strings are
+ * copied into the message (the caller keeps them). 0 or a CR_E* code. */
 int cra_handler_flow_down(cr_rt *rt, cr_id handler, const char *workspace,
                           const char *id, const char *err);
 

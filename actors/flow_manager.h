@@ -6,7 +6,8 @@
  *
  * Registered as "flow-manager". Messages taken: RM_PUSH, RM_STREAM,
  * RM_RESYNC, RM_HANDLER_UP, RM_DISCOVERED, RM_FETCHED, RM_FETCH_FAILED,
- * CR_MSG_TIMER (periodic resync, start-up fallback), RM_STATUS (cr_call).
+ * CR_MSG_TIMER (periodic resync, start-up fallback, the probe of a
+ * service behind a notify), RM_STATUS (cr_call).
  *
  * Version rules (DESIGN.md "Where the reference falls short"):
  *  - a notify naming workspace W under `flow` with version V fetches W

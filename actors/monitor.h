@@ -73,7 +73,7 @@ bool cra_monitor_has_events(const cra_monitor_endpoints *ep);
 bool cra_monitor_has_metrics(const cra_monitor_endpoints *ep);
 
 /* cra_monitor_publish sends text[0..len) on the events PUB socket without
- * waiting. Returns 0, CR_ENOENT (no events endpoint) or CR_ENNG (dropped;
+ * waiting; text is copied (the caller keeps it). Returns 0, CR_ENOENT (no events endpoint) or CR_ENNG (dropped;
  * counted by the caller). Thread-safe. */
 int cra_monitor_publish(cra_monitor_endpoints *ep, const char *text,
                         size_t len);
@@ -98,8 +98,9 @@ typedef struct cra_monitor_opts {
 
 /* The behaviour; spawn argument: const cra_monitor_opts * that outlives
  * the actor. It serves the query endpoint (if open) and refreshes the
- * HTTP metrics cache every second (if open). init fails only without
- * memory. */
+ * HTTP metrics cache every second, or less often when computing it is
+ * slow (if open). init fails only without memory or when nng cannot open
+ * a context on the query socket. */
 extern const cr_behaviour cra_monitor_behaviour;
 
 /* cra_monitor_answer computes the reply to one command (also used by

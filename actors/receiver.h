@@ -62,8 +62,9 @@ int cra_receiver_start(cr_rt *rt, const cra_receiver_opts *opts,
  * cr_sup_subscribe, cr_sup_which_children). */
 cr_id cra_receiver_root(const cra_receiver *r);
 
-/* cra_receiver_resync asks the flow manager for a full resync. 0 or a
- * CR_E* code (the manager is restarting: it resyncs when it starts). */
+/* cra_receiver_resync asks the flow manager for a full resync; `why` (for
+ * its log line) is copied into the message. 0 or a CR_E* code (the
+ * manager is restarting: it resyncs when it starts). */
 int cra_receiver_resync(cra_receiver *r, const char *why);
 
 /* cra_receiver_flows_text returns the merged flow directory as malloc'd

@@ -7,7 +7,8 @@
  *   RM_SYNC_END--> handler actors
  *
  * plus RM_HANDLER_UP (handler -> manager, "send me everything"),
- * RM_RESYNC (SIGHUP, timers -> manager) and RM_QUERY_FLOWS (anyone ->
+ * RM_RESYNC (cra_receiver_resync on SIGHUP -> manager; the periodic
+ * check is the manager's own timer) and RM_QUERY_FLOWS (anyone ->
  * handler actor, cr_call; the reply lists its flows).
  *
  * Every encoder returns a new message the caller owns (NULL on allocation

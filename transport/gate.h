@@ -9,8 +9,8 @@
  * learns of it and closes the socket, and the call, still on its way
  * out, locks memory the close has just freed. A client opened, used once
  * and closed (cfgctl, the benchmark's reference-style baseline) hit it
- * about once in 10,000 requests; tests/transport/test_client.c provokes
- * it in a loop.
+ * about once in 10,000 requests; tests/transport/test_close_race.c
+ * provokes it by widening the window.
  *
  * Use: wrap every nng_ctx_send / nng_ctx_recv in crt_gate_enter /
  * crt_gate_leave (enter refuses once the gate is shut: treat that as
