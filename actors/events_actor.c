@@ -180,8 +180,13 @@ follow(evs *s, cr_id sup) {
     }
     int rv = cr_sup_subscribe(s->rt, sup, cr_self(s->ctx), CR_SUP_EV_ALL);
     if (rv != 0) {
-        CR_WARN(COMP, "cannot follow supervisor %llu: %s",
-                (unsigned long long)sup, cr_strerror(rv));
+        /* a supervisor on its way out (the daemon stopped during its
+         * start-up: the root stops this actor, which ends the call) is
+         * no news */
+        if (cr_alive(s->rt, sup)) {
+            CR_WARN(COMP, "cannot follow supervisor %llu: %s",
+                    (unsigned long long)sup, cr_strerror(rv));
+        }
         return;
     }
     s->followed[s->nfollowed++] = sup;

@@ -446,6 +446,7 @@ cr_stop(cr_rt *rt, cr_id id)
         return CR_ENOENT;
     }
     atomic_store(&a->stop_req, true);
+    cri_calls_interrupt(rt, a);
     /* Forced: a full mailbox must not block a stop. ECLOSED is fine. */
     (void)cri_mailbox_put(&a->mb, CR_MSG_WAKE, CR_NOBODY, 0, NULL, 0,
                           CRI_PUT_FORCE, 0);
@@ -468,6 +469,7 @@ cr_stop_wait(cr_rt *rt, cr_id id, int timeout_ms)
         return CR_EINVAL;
     }
     atomic_store(&a->stop_req, true);
+    cri_calls_interrupt(rt, a);
     (void)cri_mailbox_put(&a->mb, CR_MSG_WAKE, CR_NOBODY, 0, NULL, 0,
                           CRI_PUT_FORCE, 0);
     struct timespec dl;

@@ -79,6 +79,18 @@ cri_calls_drop_actor(cr_rt *rt, cr_ctx *a)
     pthread_mutex_unlock(&rt->call_mu);
 }
 
+void
+cri_calls_interrupt(cr_rt *rt, cr_ctx *a)
+{
+    /* cr_call tests stop_req with call_mu held before it waits, and the
+     * caller set stop_req before this: the wake-up cannot be missed */
+    pthread_mutex_lock(&rt->call_mu);
+    if (a->waiting != NULL) {
+        pthread_cond_signal(&a->waiting->cv);
+    }
+    pthread_mutex_unlock(&rt->call_mu);
+}
+
 int
 cr_call(cr_rt *rt, cr_id from, cr_id to, cr_msg *m, int timeout_ms,
         cr_msg **reply)
@@ -89,6 +101,15 @@ cr_call(cr_rt *rt, cr_id from, cr_id to, cr_msg *m, int timeout_ms,
     cr_ctx *self = cri_current();
     if (self != NULL && self->rt == rt && self->id == to) {
         return CR_EINVAL; /* would deadlock until the timeout */
+    }
+    /* An actor asked to stop while it waits here stops waiting: whoever
+     * stops it may be the very actor it called (a supervisor stopping its
+     * children answers nothing until they are gone), and the two would
+     * wait on each other until the call timed out. A call made once the
+     * stop was asked (terminate, drain_on_stop) waits as usual. */
+    cr_ctx *stoppable = NULL;
+    if (self != NULL && self->rt == rt && !atomic_load(&self->stop_req)) {
+        stoppable = self;
     }
     cri_pending p = {.corr = atomic_fetch_add(&rt->next_corr, 1)};
     cr_cond_init_monotonic(&p.cv);
@@ -114,10 +135,17 @@ cr_call(cr_rt *rt, cr_id from, cr_id to, cr_msg *m, int timeout_ms,
     }
 
     pthread_mutex_lock(&rt->call_mu);
+    if (stoppable != NULL) {
+        stoppable->waiting = &p;
+    }
     int w = 0;
-    while (rv == 0 && !p.done && w != ETIMEDOUT) {
+    while (rv == 0 && !p.done && w != ETIMEDOUT &&
+           !(stoppable != NULL && atomic_load(&stoppable->stop_req))) {
         w = timeout_ms >= 0 ? pthread_cond_timedwait(&p.cv, &rt->call_mu, &dl)
                             : pthread_cond_wait(&p.cv, &rt->call_mu);
+    }
+    if (stoppable != NULL) {
+        stoppable->waiting = NULL;
     }
     if (!p.done) {
         cri_map_del(&rt->calls, p.corr);

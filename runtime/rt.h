@@ -64,7 +64,8 @@ struct cr_ctx {
     bool registered;           /* in the id table */
 
     /* Protected by rt->call_mu. */
-    cri_pending *asyncs; /* pending cr_call_async made by this actor */
+    cri_pending *asyncs;  /* pending cr_call_async made by this actor */
+    cri_pending *waiting; /* the cr_call its thread blocks in, or NULL */
 
     /* Protected by rt->svc_mu. */
     cr_ctx *reap_next;
@@ -187,6 +188,10 @@ void cri_calls_fini(cr_rt *rt);
 
 /* cri_calls_drop_actor forgets every pending async call made by a. */
 void cri_calls_drop_actor(cr_rt *rt, cr_ctx *a);
+
+/* cri_calls_interrupt wakes a's thread if it blocks in cr_call, so that
+ * a stop just asked for (stop_req set) ends that wait. */
+void cri_calls_interrupt(cr_rt *rt, cr_ctx *a);
 
 /* ---- timer.c (the service thread: timers + reaper) ---- */
 

@@ -216,3 +216,34 @@ Test(runtime_call, call_from_actor)
     cr_expect_eq(atomic_load(&f.as.corr), 10);
     client_down(&f);
 }
+
+/* A client blocked in a call that is never answered (the server holds
+ * value 0): stopping the client ends the wait at once, as a supervisor
+ * stopping a child that waits on it needs (cfgrecvd's events actor
+ * calling its root supervisor while the root stopped its children waited
+ * out the call's 10 s). */
+static int
+held_hook(cr_ctx *ctx, rec *r, const cr_msg *m)
+{
+    async_state *as = r->user;
+    if (cr_msg_type(m) == T_GO) {
+        cr_msg *reply = NULL;
+        int rc = cr_call(cr_ctx_rt(ctx), cr_self(ctx), as->server,
+                         msg_u64(T_REQ, 0), 30000, &reply);
+        atomic_store(&as->rc, rc);
+        cr_msg_free(reply);
+    }
+    return 0;
+}
+
+Test(runtime_call, stopping_the_caller_ends_its_call)
+{
+    client_fix f;
+    client_up(&f, held_hook);
+    /* the server has the request (and holds it): the client waits */
+    cr_assert_eq(rec_wait(&f.srv.r, 1, 5000), 1);
+    cr_assert_eq(cr_stop_wait(f.srv.rt, f.cid, 5000), 0,
+                 "the client still waits for its call");
+    cr_expect_eq(atomic_load(&f.as.rc), CR_ETIMEDOUT);
+    client_down(&f);
+}

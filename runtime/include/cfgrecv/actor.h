@@ -241,7 +241,9 @@ int cr_ctx_send_wait(cr_ctx *ctx, cr_id to, cr_msg *m, int timeout_ms);
  * runtime owns m (it was sent); on any other error the caller owns m.
  * A reply that arrives after the timeout is dropped, never delivered to
  * another call. May be called from a non-actor thread (from = CR_NOBODY)
- * or from an actor (it then blocks that actor's message processing). */
+ * or from an actor (it then blocks that actor's message processing); an
+ * actor asked to stop while it waits stops waiting at once (CR_ETIMEDOUT),
+ * unless the call began after the stop was asked (in terminate). */
 int cr_call(cr_rt *rt, cr_id from, cr_id to, cr_msg *m, int timeout_ms,
             cr_msg **reply);
 
@@ -285,8 +287,9 @@ void cr_exit_self(cr_ctx *ctx, cr_exit_kind kind);
 /* ---- stopping ------------------------------------------------------ */
 
 /* cr_stop asks actor id to stop: it finishes the message in hand (with
- * drain_on_stop: every message queued before this call), runs terminate
- * and exits with CR_EXIT_SHUTDOWN. Returns at once (0, or CR_ENOENT). */
+ * drain_on_stop: every message queued before this call; a cr_call it
+ * blocks in returns at once), runs terminate and exits with
+ * CR_EXIT_SHUTDOWN. Returns at once (0, or CR_ENOENT). */
 int cr_stop(cr_rt *rt, cr_id id);
 
 /* cr_stop_wait is cr_stop that waits up to timeout_ms (<0 = forever) for
