@@ -124,6 +124,15 @@ heap_remove(cr_rt *rt, cri_timer *t)
 
 /* ---- timer creation / cancel ---- */
 
+/* after returns t + ms, saturated: a delay or period near UINT64_MAX (a
+ * caller's "never") must not wrap a deadline into the past, where the
+ * timer would fire at once and, periodic, on every pass. */
+static uint64_t
+after(uint64_t t, uint64_t ms)
+{
+    return ms > UINT64_MAX - t ? UINT64_MAX : t + ms;
+}
+
 static int
 add_timer(cr_rt *rt, cr_id to, cr_msg *m, uint64_t delay_ms,
           uint64_t period_ms, uint64_t tag, uint64_t *tidp)
@@ -143,7 +152,7 @@ add_timer(cr_rt *rt, cr_id to, cr_msg *m, uint64_t delay_ms,
         return CR_ECLOSED;
     }
     t->tid = ++rt->next_tid;
-    t->deadline = cr_now_ms() + delay_ms;
+    t->deadline = after(cr_now_ms(), delay_ms);
     int rv = cri_map_put(&rt->timers, t->tid, t);
     if (rv == 0 && (rv = heap_push(rt, t)) != 0) {
         cri_map_del(&rt->timers, t->tid);
@@ -305,9 +314,9 @@ fire_one(cr_rt *rt, uint64_t now)
     cr_msg *m = NULL;
     bool periodic = t->period > 0, send = true;
     if (periodic) {
-        t->deadline += t->period;
+        t->deadline = after(t->deadline, t->period);
         if (t->deadline <= now) {
-            t->deadline = now + t->period; /* fell behind: no burst */
+            t->deadline = after(now, t->period); /* fell behind: no burst */
         }
         if (heap_push(rt, t) != 0) {
             /* Cannot fail: we just removed one slot. */

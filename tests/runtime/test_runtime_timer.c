@@ -85,6 +85,31 @@ Test(runtime_timer, periodic_ticks)
     rec_rt_down(&f);
 }
 
+/* A delay or period near UINT64_MAX means "not in this process's life":
+ * it wrapped the deadline into the past, so the timer fired at once and a
+ * periodic one on every pass of the timer thread (cfgrecvd
+ * --resync-interval 18446744073709551615ms spun a core). */
+Test(runtime_timer, huge_delays_never_fire)
+{
+    rec_rt f = {0};
+    cr_assert_eq(rec_rt_up(&f), 0);
+    uint64_t t1, t2, t3;
+    cr_assert_eq(cr_timer_after(f.rt, f.id, UINT64_MAX, 1, &t1), 0);
+    cr_assert_eq(cr_timer_after(f.rt, f.id, UINT64_MAX - 5, 2, &t2), 0);
+    cr_assert_eq(cr_tick_every(f.rt, f.id, UINT64_MAX / 2 + 1, 3, &t3), 0);
+    cr_assert_eq(cr_timer_after(f.rt, f.id, 10, 4, NULL), 0);
+    cr_assert_eq(rec_wait(&f.r, 1, 5000), 1, "an ordinary timer still fires");
+    sleep_ms(200);
+    cr_assert_eq(rec_count(&f.r), 1, "only the 10 ms one fired");
+    uint64_t tid = 0, tag = 0;
+    cr_assert_eq(cr_timer_decode(f.r.msgs[0], &tid, &tag), 0);
+    cr_expect_eq(tag, 4);
+    cr_expect_eq(cr_timer_cancel(f.rt, t1), 0);
+    cr_expect_eq(cr_timer_cancel(f.rt, t2), 0);
+    cr_expect_eq(cr_timer_cancel(f.rt, t3), 0);
+    rec_rt_down(&f);
+}
+
 Test(runtime_timer, tick_skipped_while_queued)
 {
     int per_tick_ms = 100;
