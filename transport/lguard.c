@@ -26,6 +26,7 @@
 struct crt_lguard {
     atomic_uint pipes; /* pipes the socket reported added */
     atomic_uint restarts;
+    atomic_bool stopping; /* crt_lguard_stop began: a probe gives up */
     /* set by start, read by the guard thread */
     nng_socket sock;
     nng_listener lst; /* (the guard thread's once watching) */
@@ -34,6 +35,8 @@ struct crt_lguard {
     crt_lguard_listen_fn relisten;
     void *arg;
     uint64_t period_ms;
+    bool down; /* (guard thread) the last relisten failed: the next
+                  failures are logged at debug, the recovery at info */
     /* protected by gmu */
     bool watching, probing;
     uint64_t next_ms;
@@ -55,6 +58,7 @@ crt_lguard_new(void)
     if (g != NULL) {
         atomic_init(&g->pipes, 0);
         atomic_init(&g->restarts, 0);
+        atomic_init(&g->stopping, false);
     }
     return g;
 }
@@ -120,7 +124,8 @@ probe(crt_lguard *g)
         uint64_t end = cr_now_ms() + CRT_LGUARD_WAIT_MS;
         for (;;) {
             seen = atomic_load(&g->pipes) != c0;
-            if ((seen && atomic_load(&up)) || cr_now_ms() >= end) {
+            if ((seen && atomic_load(&up)) || cr_now_ms() >= end ||
+                atomic_load(&g->stopping)) {
                 break;
             }
             usleep(5000);
@@ -133,18 +138,39 @@ probe(crt_lguard *g)
 static void
 restart(crt_lguard *g)
 {
-    CR_WARN(COMP, "the listener on %s has stopped completing connections "
-                  "(an nng 1.5.2 bug, after a client hung up while "
-                  "connecting): restarting it; its clients reconnect",
-            g->url);
+    const char *path = strncmp(g->url, "ipc://", 6) == 0 ? g->url + 6 : NULL;
+    if (g->down) {
+        /* already said (below); the listener is closed */
+    } else if (path != NULL && access(path, F_OK) != 0) {
+        CR_WARN(COMP, "the socket file of the listener on %s was removed: "
+                      "listening again",
+                g->url);
+    } else {
+        CR_WARN(COMP, "the listener on %s has stopped completing "
+                      "connections (an nng 1.5.2 bug, after a client hung "
+                      "up while connecting): restarting it; its clients "
+                      "reconnect",
+                g->url);
+    }
     nng_listener_close(g->lst);
     nng_listener nl;
     int rv = g->relisten(g->arg, g->sock, g->url, &nl);
     if (rv != 0) {
-        CR_ERROR(COMP, "cannot listen on %s again: %s (next try in %llu ms)",
-                 g->url, nng_strerror(rv),
-                 (unsigned long long)g->period_ms);
+        if (!g->down) {
+            CR_ERROR(COMP, "cannot listen on %s again: %s (retried every "
+                           "%llu ms; logged again only once it works)",
+                     g->url, nng_strerror(rv),
+                     (unsigned long long)g->period_ms);
+        } else {
+            CR_DEBUG(COMP, "cannot listen on %s again: %s", g->url,
+                     nng_strerror(rv));
+        }
+        g->down = true;
         return;
+    }
+    if (g->down) {
+        CR_INFO(COMP, "listening on %s again", g->url);
+        g->down = false;
     }
     g->lst = nl;
     atomic_fetch_add(&g->restarts, 1);
@@ -180,7 +206,7 @@ guard_main(void *arg)
         }
         due->probing = true;
         pthread_mutex_unlock(&gmu);
-        if (!probe(due)) {
+        if (!probe(due) && !atomic_load(&due->stopping)) {
             restart(due);
         }
         pthread_mutex_lock(&gmu);
@@ -215,6 +241,8 @@ crt_lguard_start(crt_lguard *g, nng_socket s, nng_listener l, const char *url,
     g->relisten = relisten;
     g->arg = arg;
     g->period_ms = period_ms > 0 ? (uint64_t)period_ms : CRT_LGUARD_PERIOD_MS;
+    atomic_store(&g->stopping, false);
+    g->down = false;
     pthread_mutex_lock(&gmu);
     while (gstate == THR_EXITING) { /* the last stop is joining it */
         pthread_cond_wait(&gcv, &gmu);
@@ -247,6 +275,10 @@ crt_lguard_stop(crt_lguard *g)
         pthread_mutex_unlock(&gmu);
         return;
     }
+    /* a probe of a listener that never answers (wedged, or its ipc file
+     * removed) takes CRT_LGUARD_WAIT_MS: the daemon's stop, which stops
+     * each listener's guard in turn, took that long for each */
+    atomic_store(&g->stopping, true);
     while (g->probing) {
         pthread_cond_wait(&gcv, &gmu);
     }

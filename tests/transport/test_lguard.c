@@ -77,6 +77,31 @@ Test(lguard, rep_server_serves_new_clients_after_hang_ups)
     crt_server_close(srv);
 }
 
+/* A socket file removed under a running server (a /tmp cleaner, an
+ * operator's rm) leaves it unreachable; the guard's probe cannot connect
+ * and the listener is made again, file included. */
+Test(lguard, removed_socket_file_is_made_again)
+{
+    static crt_server *srv;
+    crt_server_opts so = {.guard_ms = 100};
+    cr_assert_eq(crt_server_open(url, &so, echo_cb, &srv, &srv), 0);
+    cr_assert_eq(ask(5000), 0);
+    const char *path = url + strlen("ipc://");
+    cr_assert_eq(unlink(path), 0);
+    uint64_t end = cr_now_ms() + 2 * CRT_LGUARD_WAIT_MS + 5000;
+    while (access(path, F_OK) != 0 && cr_now_ms() < end) {
+        usleep(20000);
+    }
+    cr_assert_eq(access(path, F_OK), 0, "the socket file is still gone");
+    int rv;
+    while ((rv = ask(2000)) != 0 && cr_now_ms() < end) {
+    }
+    cr_assert_eq(rv, 0, "no answer after the file came back (%s)",
+                 cr_strerror(rv));
+    cr_assert_geq(crt_server_restarts(srv), 1);
+    crt_server_close(srv);
+}
+
 /* The guard's own probes never wedge a busy listener: a probe that sees
  * another client's pipe first still waits for its own connection before
  * hanging up (hanging up mid-handshake is the trigger). Probes every
@@ -159,6 +184,37 @@ Test(lguard, pub_listener_restarted_after_hang_ups)
     crt_lguard_stop(pub_guard);
     nng_close(pub);
     crt_lguard_free(pub_guard);
+}
+
+/* Stopping a guard whose probe waits on a listener that never answers
+ * (here its ipc file is gone) ends that probe: cfgrecvd's stop, which
+ * stops every listener's guard in turn, took CRT_LGUARD_WAIT_MS for each
+ * (20 s once the daemon's socket directory had been removed). */
+Test(lguard, stop_cuts_a_probe_short)
+{
+    nng_socket pub;
+    nng_listener l;
+    atomic_int relistens = 0;
+    crt_lguard *g = crt_lguard_new();
+    cr_assert_not_null(g);
+    cr_assert_eq(nng_pub0_open(&pub), 0);
+    cr_assert_eq(nng_pipe_notify(pub, NNG_PIPE_EV_ADD_POST, crt_lguard_pipe_cb,
+                                 g),
+                 0);
+    cr_assert_eq(nng_listen(pub, url, &l, 0), 0);
+    cr_assert_eq(unlink(url + strlen("ipc://")), 0);
+    cr_assert_eq(crt_lguard_start(g, pub, l, url, nng_sub0_open, relisten,
+                                  &relistens, 50),
+                 0);
+    usleep(300000); /* the first probe (after 50 ms) is waiting */
+    uint64_t t0 = cr_now_ms();
+    crt_lguard_stop(g);
+    uint64_t took = cr_now_ms() - t0;
+    cr_expect_lt(took, CRT_LGUARD_WAIT_MS / 2, "the stop waited %llu ms",
+                 (unsigned long long)took);
+    cr_expect_eq(atomic_load(&relistens), 0, "a stopped guard relistened");
+    nng_close(pub);
+    crt_lguard_free(g);
 }
 
 /* a guard that cannot even start (bad arguments) leaves the caller free
