@@ -164,8 +164,12 @@ on_reply(void *arg, int status, const void *reply, size_t len)
         if (cr_msg_packer_failed(m) ||
             cr_send(rc->rt, CR_NOBODY, rc->to, m) != 0) {
             cr_msg_free(m);
-            CR_ERROR(COMP, "fetch reply for %.*s lost (fetcher gone?)",
-                     (int)rc->len, rc->ws);
+            /* CR_ECLOSED: the fetcher closing its client on the way out
+             * (f_terminate) aborted the request; nobody waits for it */
+            if (status != CR_ECLOSED) {
+                CR_ERROR(COMP, "fetch reply for %.*s lost (fetcher gone?)",
+                         (int)rc->len, rc->ws);
+            }
         }
     }
     free(rc);
