@@ -67,7 +67,44 @@ cr_log_enabled(cr_log_level level)
     return (int)level >= atomic_load(&g_level) && level < CR_LEVEL_OFF;
 }
 
-/* put appends escaped text of src into dst[*n..cap). */
+/* utf8_len returns the length (2-4) of the valid UTF-8 sequence at s (a
+ * NUL-terminated string, so a cut sequence stops at the NUL), or 0: the
+ * rules of actors/utf8.h (no overlong forms, surrogates, or code points
+ * past U+10FFFF), which the runtime cannot include. */
+static size_t
+utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0], cp;
+    size_t len;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+        return 0;
+    }
+    return len;
+}
+
+/* put appends escaped text of src into dst[*n..cap), whole escapes and
+ * characters only. For JSON, a byte that is not part of valid UTF-8 (a
+ * name given to cfgctl, a message cut by its buffer) becomes \ufffd, so
+ * every line stays a JSON document. */
 static void
 put_escaped(char *dst, size_t *n, size_t cap, const char *src, int json)
 {
@@ -76,7 +113,19 @@ put_escaped(char *dst, size_t *n, size_t cap, const char *src, int json)
         char esc[7];
         size_t len = 0;
         unsigned char c = *p;
-        if (c == '"' && json) {
+        size_t seq = json && c >= 0x80 ? utf8_len(p) : 0;
+        if (seq > 0) {
+            if (*n + seq >= cap) {
+                return;
+            }
+            memcpy(dst + *n, p, seq);
+            *n += seq;
+            p += seq - 1;
+            continue;
+        } else if (json && c >= 0x80) {
+            memcpy(esc, "\\ufffd", 6);
+            len = 6;
+        } else if (c == '"' && json) {
             esc[len++] = '\\';
             esc[len++] = '"';
         } else if (c == '\\' && json) {
@@ -156,7 +205,8 @@ cr_logmsg(cr_log_level level, const char *component, const char *fmt, ...)
         put_raw(line, &n, cap, "\",\"component\":\"");
         put_escaped(line, &n, cap, component ? component : "", 1);
         put_raw(line, &n, cap, "\",\"msg\":\"");
-        put_escaped(line, &n, cap, msg, 1);
+        /* a long message is cut, never its closing: room is kept */
+        put_escaped(line, &n, cap - 2, msg, 1);
         put_raw(line, &n, cap, "\"}");
     } else {
         put_raw(line, &n, cap, when);

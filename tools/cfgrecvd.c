@@ -54,7 +54,8 @@ usage(FILE *f)
 "Receiver:\n"
 "  --fetch-timeout DUR       per-fetch timeout [10s]\n"
 "  --fetch-concurrency N     fetches in flight [8]\n"
-"  --resync-interval DUR     periodic version check, 0 = off [300s]\n"
+"  --resync-interval DUR     periodic version check, 0 = off, at most\n"
+"                            720h [300s]\n"
 "  --max-message BYTES       largest reply or notify accepted [16777216]\n"
 "\n"
 "Monitoring (read-only; cfgrecv-monitor and nngcat attach to these):\n"
@@ -84,7 +85,7 @@ usage(FILE *f)
 "  --plugin-arg STRING       the argument of the --plugin just before\n"
 "\n"
 "Process:\n"
-"  --log-level LEVEL         debug|info|warn|error [info]\n"
+"  --log-level LEVEL         debug|info|warn|error|off [info]\n"
 "  --log-format FMT          text|json [text]\n"
 "  --daemon                  detach (double fork, setsid)\n"
 "  --pidfile PATH            write the daemon's pid here\n"
@@ -227,8 +228,12 @@ parse(int argc, char **argv, opts *o)
             }
             break;
         case O_RESYNC:
-            if (cr_tool_parse_duration(optarg, &o->resync_ms) != 0) {
-                fprintf(stderr, "cfgrecvd: bad --resync-interval '%s'\n",
+            /* bounded: a period near UINT64_MAX wrapped the timer's
+             * deadline into the past and the timer thread spun */
+            if (cr_tool_parse_duration(optarg, &o->resync_ms) != 0 ||
+                o->resync_ms > 720 * 3600000ull) {
+                fprintf(stderr, "cfgrecvd: --resync-interval must be 0 "
+                                "(off) or up to 720h, not '%s'\n",
                         optarg);
                 return 2;
             }
@@ -412,9 +417,10 @@ parse(int argc, char **argv, opts *o)
 
 /* daemonize double-forks; the returned fd (in the grandchild) is written
  * once start-up is done so the original process can exit with the right
- * status. Returns -1 on failure (in the original process). */
+ * status, after pointing at logfile (where the reason went) on failure.
+ * Returns -1 on failure (in the original process). */
 static int
-daemonize(void)
+daemonize(const char *logfile)
 {
     int p[2];
     if (pipe(p) != 0) {
@@ -431,7 +437,12 @@ daemonize(void)
         do {
             n = read(p[0], &c, 1);
         } while (n < 0 && errno == EINTR);
-        _exit(n == 1 && c == 0 ? 0 : 1);
+        if (n != 1 || c != 0) {
+            fprintf(stderr, "cfgrecvd: the daemon did not start; see %s\n",
+                    logfile);
+            _exit(1);
+        }
+        _exit(0);
     }
     close(p[0]);
     if (setsid() < 0) {
@@ -553,16 +564,34 @@ main(int argc, char **argv)
     int status = 1;
     const char *pidfile = NULL; /* ours to unlink once written */
     int readyfd = -1;
+    /* the pidfile is locked before daemonize, so that a daemon already
+     * running with it is reported here, on the terminal; the lock goes
+     * with the descriptor to the grandchild, which writes its pid */
+    int pidfd = -1;
+    cr_log_setup(o.level, o.format, logfd);
+    if (o.pidfile != NULL) {
+        long holder;
+        pidfd = cr_tool_pidfile_lock(o.pidfile, &holder);
+        if (pidfd < 0 && errno == EWOULDBLOCK) {
+            fprintf(stderr, "cfgrecvd: pidfile %s is held by a running "
+                            "daemon (pid %ld); not starting\n",
+                    o.pidfile, holder);
+            goto out;
+        } else if (pidfd < 0) {
+            fprintf(stderr, "cfgrecvd: cannot use pidfile %s: %s\n",
+                    o.pidfile, strerror(errno));
+            goto out;
+        }
+    }
     if (o.daemonize) {
-        readyfd = daemonize();
+        readyfd = daemonize(o.logfile);
         if (readyfd < 0) {
             perror("cfgrecvd: fork");
             goto out;
         }
         dup2(logfd, 2);
     }
-    cr_log_setup(o.level, o.format, logfd);
-    if (o.pidfile != NULL && cr_tool_write_pidfile(o.pidfile) != 0) {
+    if (pidfd >= 0 && cr_tool_pidfile_write(pidfd) != 0) {
         CR_ERROR(COMP, "cannot write pidfile %s: %s", o.pidfile,
                  strerror(errno));
         goto out;

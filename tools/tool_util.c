@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -68,29 +70,48 @@ cr_tool_parse_duration(const char *s, uint64_t *ms)
 }
 
 int
-cr_tool_write_pidfile(const char *path)
+cr_tool_pidfile_lock(const char *path, long *holder)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-        errno = ENAMETOOLONG;
-        return -1;
+    *holder = 0;
+    for (int tries = 0; tries < 8; tries++) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            return -1;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            if (e == EWOULDBLOCK) {
+                char buf[32] = {0};
+                if (pread(fd, buf, sizeof(buf) - 1, 0) > 0) {
+                    *holder = strtol(buf, NULL, 10);
+                }
+            }
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        /* The holder before us may have unlinked the file (at its exit)
+         * between our open and our flock: a lock on a name that is gone
+         * keeps nobody out, so take the name again. */
+        struct stat held, named;
+        if (fstat(fd, &held) == 0 && stat(path, &named) == 0 &&
+            held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+            return fd;
+        }
+        close(fd);
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        return -1;
-    }
+    errno = EAGAIN;
+    return -1;
+}
+
+int
+cr_tool_pidfile_write(int fd)
+{
     char buf[32];
     int len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-    if (write(fd, buf, (size_t)len) != len || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        errno = e;
-        return -1;
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        errno = e;
+    /* written before the old content is cut: a reader never sees an
+     * empty file, and the first line is ours once pwrite returned */
+    if (pwrite(fd, buf, (size_t)len, 0) != len || ftruncate(fd, len) != 0) {
         return -1;
     }
     return 0;

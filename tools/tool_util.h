@@ -34,9 +34,18 @@ int cr_tool_parse_duration(const char *s, uint64_t *ms);
  * stdout: every program's --version. */
 void cr_tool_version(const char *prog);
 
-/* cr_tool_write_pidfile writes getpid() and "\n" to path (created 0644,
- * replaced atomically). 0, or -1 with errno set. */
-int cr_tool_write_pidfile(const char *path);
+/* cr_tool_pidfile_lock opens path (created 0644) and takes an exclusive
+ * flock on it, held while the returned descriptor (close-on-exec) stays
+ * open here or in a forked child: a second daemon given the same path
+ * fails, and a pidfile left by a daemon that died holds no lock. Returns
+ * the descriptor, or -1 with errno set (EWOULDBLOCK: another process
+ * holds it, *holder then the pid in the file, 0 if none); nothing is left
+ * open on failure. */
+int cr_tool_pidfile_lock(const char *path, long *holder);
+
+/* cr_tool_pidfile_write makes getpid() and "\n" the content of the
+ * pidfile locked as fd. 0, or -1 with errno set. */
+int cr_tool_pidfile_write(int fd);
 
 /*
  * The shutdown guard, for daemons that block SIGTERM and SIGINT in every

@@ -7,6 +7,7 @@
 #include "tool_util.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -74,9 +75,48 @@ Test(tool_util, the_pidfile_goes_with_a_forced_exit)
     char path[64];
     snprintf(path, sizeof(path), "/tmp/cfgrecv-guard-%ld.pid",
              (long)getpid());
-    cr_assert_eq(cr_tool_write_pidfile(path), 0);
+    long holder;
+    int fd = cr_tool_pidfile_lock(path, &holder);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(cr_tool_pidfile_write(fd), 0);
+    close(fd);
     cr_expect_eq(child("second-signal", path), 1);
     cr_expect_neq(access(path, F_OK), 0, "%s is still there", path);
+    unlink(path);
+}
+
+/* A pidfile held by a running daemon keeps a second one out (it used to
+ * be overwritten, and then unlinked by the second daemon's exit); one
+ * left by a daemon that is gone, whatever pid it names, does not. */
+Test(tool_util, a_held_pidfile_keeps_a_second_daemon_out)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/cfgrecv-pidlock-%ld.pid",
+             (long)getpid());
+    FILE *stale = fopen(path, "w");
+    cr_assert_not_null(stale);
+    fprintf(stale, "%ld\n", (long)getpid()); /* a live pid, no lock */
+    fclose(stale);
+    long holder = -1;
+    int fd = cr_tool_pidfile_lock(path, &holder);
+    cr_assert_geq(fd, 0, "a stale pidfile was refused");
+    cr_assert_eq(cr_tool_pidfile_write(fd), 0);
+    char buf[64] = {0};
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    cr_expect_not_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    char want[32];
+    snprintf(want, sizeof(want), "%ld\n", (long)getpid());
+    cr_expect_str_eq(buf, want);
+    /* a second opener (another open file, as another process has) */
+    cr_expect_lt(cr_tool_pidfile_lock(path, &holder), 0);
+    cr_expect_eq(errno, EWOULDBLOCK);
+    cr_expect_eq(holder, (long)getpid());
+    close(fd); /* the daemon is gone */
+    int again = cr_tool_pidfile_lock(path, &holder);
+    cr_expect_geq(again, 0);
+    close(again);
     unlink(path);
 }
 
