@@ -122,11 +122,20 @@ probe(crt_lguard *g)
     if (nng_pipe_notify(ps, NNG_PIPE_EV_ADD_POST, probe_pipe_cb, &up) == 0 &&
         nng_dial(ps, g->url, NULL, NNG_FLAG_NONBLOCK) == 0) {
         uint64_t end = cr_now_ms() + CRT_LGUARD_WAIT_MS;
+        bool cut = false;
         for (;;) {
             seen = atomic_load(&g->pipes) != c0;
-            if ((seen && atomic_load(&up)) || cr_now_ms() >= end ||
-                atomic_load(&g->stopping)) {
+            if ((seen && atomic_load(&up)) || cr_now_ms() >= end) {
                 break;
+            }
+            if (!cut && atomic_load(&g->stopping)) {
+                /* the guard is stopping: a healthy listener still gets
+                 * the few ms its answer takes (closing a dial in flight
+                 * leaks nng's dialer), one that never answers no more
+                 * than CRT_LGUARD_STOP_WAIT_MS */
+                cut = true;
+                uint64_t soon = cr_now_ms() + CRT_LGUARD_STOP_WAIT_MS;
+                end = soon < end ? soon : end;
             }
             usleep(5000);
         }

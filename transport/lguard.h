@@ -24,7 +24,8 @@
  * (or that verdict), even when another client's pipe has already proved
  * the listener alive: hanging up mid-handshake is the very trigger. A
  * probe's pipe is visible to the owner's callback for the few
- * milliseconds it lives.
+ * milliseconds it lives. Stopping a guard (its listener is about to
+ * close) cuts a probe in flight to CRT_LGUARD_STOP_WAIT_MS.
  *
  * Thread safety: crt_lguard_pipe_added may be called from any thread (it
  * is an atomic add); start/stop/free from the owner's thread.
@@ -44,6 +45,8 @@ typedef struct crt_lguard crt_lguard;
 
 #define CRT_LGUARD_PERIOD_MS 3000
 #define CRT_LGUARD_WAIT_MS 5000
+/* a probe in flight when its guard is stopped waits at most this long */
+#define CRT_LGUARD_STOP_WAIT_MS 250
 
 /* Creates and starts a listener on s for url (the owner's own options,
  * such as ipc permissions, included). Returns an nng error or 0. */
