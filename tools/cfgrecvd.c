@@ -7,6 +7,7 @@
  * fails, the root supervisor gives up, or a second SIGTERM/SIGINT cut the
  * stop short, 2 on usage errors.
  */
+#define _GNU_SOURCE /* dup3 */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -95,7 +96,7 @@ usage(FILE *f)
 "\n"
 "DUR is a number with an optional unit: ms, s (default), m, h.\n"
 "Signals: SIGTERM/SIGINT stop every flow and exit 0 (a second one while\n"
-"stopping exits 1 at once); SIGHUP resyncs.\n",
+"stopping exits 1 at once); SIGHUP resyncs; SIGUSR1 reopens --log-file.\n",
             CFGRECV_DEFAULT_DB, CFGRECV_DEFAULT_REQUEST_URL,
             CFGRECV_DEFAULT_NOTIFY_URL, CFGRECV_DEFAULT_MONITOR_URL,
             CFGRECV_DEFAULT_EVENTS_URL);
@@ -415,6 +416,36 @@ parse(int argc, char **argv, opts *o)
     return 0;
 }
 
+/* reopen_log opens --log-file again and puts it in place of logfd (and
+ * of stderr, which a daemon points there), for logrotate's postrotate
+ * `kill -USR1`: every later line goes to the new file. A line written
+ * meanwhile lands whole in one file or the other (dup3 is atomic). If
+ * the file cannot be opened, logging goes on to the old one. */
+static void
+reopen_log(const opts *o, int logfd)
+{
+    if (o->logfile == NULL) {
+        CR_INFO(COMP, "SIGUSR1: no --log-file to reopen");
+        return;
+    }
+    int fd = open(o->logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                  0640);
+    if (fd < 0) {
+        CR_ERROR(COMP, "SIGUSR1: cannot reopen log file %s: %s; logging "
+                       "on to the old one",
+                 o->logfile, strerror(errno));
+        return;
+    }
+    if (dup3(fd, logfd, O_CLOEXEC) < 0 ||
+        (o->daemonize && dup2(fd, 2) < 0)) {
+        CR_ERROR(COMP, "SIGUSR1: cannot reopen log file %s: %s",
+                 o->logfile, strerror(errno));
+    } else {
+        CR_INFO(COMP, "SIGUSR1: log file %s reopened", o->logfile);
+    }
+    close(fd);
+}
+
 /* daemonize double-forks; the returned fd (in the grandchild) is written
  * once start-up is done so the original process can exit with the right
  * status, after pointing at logfile (where the reason went) on failure.
@@ -494,6 +525,7 @@ main(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     char dbabs[PATH_MAX];
@@ -688,6 +720,8 @@ main(int argc, char **argv)
         if (sig == SIGHUP) {
             CR_INFO(COMP, "SIGHUP: full resync");
             cra_receiver_resync(recv, "SIGHUP");
+        } else if (sig == SIGUSR1) {
+            reopen_log(&o, logfd);
         } else if (sig == SIGTERM || sig == SIGINT) {
             CR_INFO(COMP, "%s: stopping every flow",
                     sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -15,6 +15,7 @@ torn down at the end. Seconds, not minutes.
 - --log-format json: every line is JSON, whatever bytes the names hold
   (invalid UTF-8, control characters, a message cut at its buffer).
 - --resync-interval past its bound is a usage error.
+- SIGUSR1 reopens --log-file (logrotate renames it, then signals).
 """
 import json
 import os
@@ -234,6 +235,31 @@ def run_all():
         assert any("wok/\u00fcn\u20ac\U0001d11e" in m for m in msgs), \
             "valid UTF-8 kept as it is"
         assert any("w\ufffd\ufffd" in m for m in msgs), "bad bytes: U+FFFD"
+
+    @scenario
+    def sigusr1_reopens_the_log_file():
+        # logrotate's way: rename the file, then `kill -USR1`
+        d, a = embedded("rotate")
+        log = f"{d}/log"
+        r = daemon([*a, "--pidfile", f"{d}/pid", "--log-file", log])
+        assert r.returncode == 0, (r.returncode, r.stderr)
+        pid = read_pid(f"{d}/pid")
+        pids.append(pid)
+        os.rename(log, f"{log}.1")
+        os.kill(pid, signal.SIGUSR1)
+        wait_for(lambda: "log file" in log_tail(log), 10,
+                 "the reopened log's first line")
+        os.kill(pid, signal.SIGHUP)  # a line written after the reopen
+        wait_for(lambda: "SIGHUP: full resync" in log_tail(log), 10,
+                 "SIGHUP's line in the new file")
+        assert "SIGHUP" not in log_tail(f"{log}.1", 1000), \
+            "the old file still written"
+        assert "reopened" in log_tail(log)
+        os.kill(pid, signal.SIGUSR1)  # and again, in place
+        wait_for(lambda: log_tail(log).count("reopened") == 2, 10,
+                 "a second reopen")
+        term_and_wait(pid, 10)
+        assert "exit 0" in log_tail(log)
 
     @scenario
     def resync_interval_past_its_bound_is_a_usage_error():
