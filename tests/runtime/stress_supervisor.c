@@ -35,6 +35,9 @@ typedef struct flaky {
 } flaky;
 
 static _Atomic uint64_t flaky_inits;
+static _Atomic cr_id root_id; /* children call it (cr_call from an actor)
+                                 while supervisors stop them */
+static _Atomic uint64_t calls_made;
 
 static int
 flaky_init(cr_ctx *ctx, void *arg, void **state)
@@ -59,6 +62,17 @@ flaky_handle(cr_ctx *ctx, void *state, const cr_msg *m)
     flaky *f = state;
     if (cr_msg_type(m) != CR_MSG_TIMER) {
         return 0;
+    }
+    cr_id root = atomic_load(&root_id);
+    if (root != CR_NOBODY && cr_rng_next(&f->rng) % 3 == 0) {
+        /* a call its supervisor may stop it in the middle of (a
+         * one_for_all restart, the final stop): cr_call must return */
+        cr_sup_child_info *ci = NULL;
+        size_t n;
+        if (cr_sup_which_children(cr_ctx_rt(ctx), root, &ci, &n) == 0) {
+            free(ci);
+        }
+        atomic_fetch_add(&calls_made, 1);
     }
     uint64_t r = cr_rng_next(&f->rng) % 10;
     if (r < 6) {
@@ -225,6 +239,7 @@ main(int argc, char **argv)
     cr_sup_opts oo = stress_opts(CR_SUP_ONE_FOR_ONE, "root", col.id);
     cr_id root;
     CHECK(cr_sup_start(rt, &oo, top, 12, &root) == 0, "start root");
+    atomic_store(&root_id, root);
 
     _Atomic bool stop = false;
     client cl[2];
@@ -258,12 +273,15 @@ main(int argc, char **argv)
     int exits = tcol_count(&col, CR_SUP_EV_EXIT, NULL, 0);
     CHECK(col.bad == 0 && col2.bad == 0, "undecodable events");
     CHECK(restarts > 10, "only %d restarts", restarts);
+    CHECK(atomic_load(&calls_made) > 0, "no child called the root");
     CHECK(tcol_count(&col, CR_SUP_EV_GIVEUP, NULL, 0) == 0, "no give-up");
     printf("stress_supervisor: %d s, %llu child inits, %d restarts, %d exits, "
-           "adds %d+%d, removes %d+%d, queries %d+%d\n",
+           "adds %d+%d, removes %d+%d, queries %d+%d, calls from children "
+           "%llu\n",
            secs, (unsigned long long)atomic_load(&flaky_inits), restarts,
            exits, cl[0].adds, cl[1].adds, cl[0].removes, cl[1].removes,
-           cl[0].queries, cl[1].queries);
+           cl[0].queries, cl[1].queries,
+           (unsigned long long)atomic_load(&calls_made));
     tcol_stop(rt, &col);
     tcol_stop(rt, &col2);
     CHECK(cr_rt_actor_count(rt) == 0, "actors left at the end");
