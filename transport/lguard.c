@@ -9,6 +9,8 @@
  */
 #include "lguard.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -16,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cfgrecv/actor.h>
@@ -32,6 +36,8 @@ struct crt_lguard {
     nng_listener lst; /* (the guard thread's once watching) */
     char url[512];
     crt_lguard_peer_fn peer;
+    int peer_proto; /* the SP protocol number of the listener's peer,
+                       -1 if the socket would not say */
     crt_lguard_listen_fn relisten;
     void *arg;
     uint64_t period_ms;
@@ -100,16 +106,31 @@ probe_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     atomic_store((atomic_bool *)arg, true);
 }
 
-/* probe dials g's URL and reports whether any pipe was added to g's
- * socket within CRT_LGUARD_WAIT_MS. A probe that cannot even be made
- * (no memory, no socket) says yes: the guard restarts only on evidence.
+/* probe_cut shortens a probe's deadline once its guard is stopping: a
+ * healthy listener still gets the few ms its answer takes (closing an nng
+ * dial in flight leaks its dialer), one that never answers no more than
+ * CRT_LGUARD_STOP_WAIT_MS. */
+static void
+probe_cut(crt_lguard *g, uint64_t *end, bool *cut)
+{
+    if (!*cut && atomic_load(&g->stopping)) {
+        *cut = true;
+        uint64_t soon = cr_now_ms() + CRT_LGUARD_STOP_WAIT_MS;
+        *end = soon < *end ? soon : *end;
+    }
+}
+
+/* probe_nng dials g's URL with an nng socket of the peer protocol and
+ * reports whether any pipe was added to g's socket within
+ * CRT_LGUARD_WAIT_MS. A probe that cannot even be made (no memory, no
+ * socket) says yes: the guard restarts only on evidence.
  *
  * The probe is not hung up before its own connection is up on its side
  * (the listener's SP header received), even when another client's pipe
  * already proved the listener alive: hanging up before the listener has
  * written its header is what wedges it. */
 static bool
-probe(crt_lguard *g)
+probe_nng(crt_lguard *g)
 {
     nng_socket ps;
     if (g->peer(&ps) != 0) {
@@ -128,20 +149,86 @@ probe(crt_lguard *g)
             if ((seen && atomic_load(&up)) || cr_now_ms() >= end) {
                 break;
             }
-            if (!cut && atomic_load(&g->stopping)) {
-                /* the guard is stopping: a healthy listener still gets
-                 * the few ms its answer takes (closing a dial in flight
-                 * leaks nng's dialer), one that never answers no more
-                 * than CRT_LGUARD_STOP_WAIT_MS */
-                cut = true;
-                uint64_t soon = cr_now_ms() + CRT_LGUARD_STOP_WAIT_MS;
-                end = soon < end ? soon : end;
-            }
+            probe_cut(g, &end, &cut);
             usleep(5000);
         }
     }
     nng_close(ps); /* no pipe callback runs after it: `up` may go */
     return seen;
+}
+
+/* probe_ipc is probe_nng for an ipc:// listener, without nng: a plain
+ * AF_UNIX connection that sends the SP header of the listener's peer
+ * protocol and waits for the listener's. The guard thread runs for the
+ * daemon's whole life, probing every few seconds; this way it never
+ * opens and closes an nng socket to do so (nng 1.5.2 can hang for good
+ * in nng_close, issues #1543 and #1813: it hung a benchmark's guard
+ * thread here once). As in probe_nng, the connection is closed only
+ * once the listener's header has arrived (or the wait is over). A
+ * connection refused (its file removed, nobody listening) proves
+ * nothing alive: unless another client's pipe comes, a restart. */
+static bool
+probe_ipc(crt_lguard *g)
+{
+    const char *path = g->url + strlen("ipc://");
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(a.sun_path)) {
+        return probe_nng(g);
+    }
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        return true;
+    }
+    unsigned c0 = atomic_load(&g->pipes);
+    /* AF_UNIX connects at once or fails (EAGAIN: its backlog is full;
+     * then only another client's pipe can prove it alive) */
+    bool live = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    const unsigned char hdr[8] = {
+        0, 'S', 'P', 0, (unsigned char)(g->peer_proto >> 8),
+        (unsigned char)g->peer_proto, 0, 0};
+    unsigned char in[8];
+    size_t got = 0;
+    bool sent = false, seen, cut = false;
+    uint64_t end = cr_now_ms() + CRT_LGUARD_WAIT_MS;
+    for (;;) {
+        if (live && !sent) {
+            ssize_t w = send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL);
+            sent = w == (ssize_t)sizeof(hdr);
+            live = sent || (w < 0 && (errno == EAGAIN || errno == EINTR));
+        }
+        if (live && got < sizeof(in)) {
+            ssize_t r = recv(fd, in + got, sizeof(in) - got, 0);
+            if (r > 0) {
+                got += (size_t)r;
+            } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+                live = false; /* the listener hung up on us */
+            }
+        }
+        seen = atomic_load(&g->pipes) != c0;
+        if ((seen && (got == sizeof(in) || !live)) || cr_now_ms() >= end) {
+            break;
+        }
+        probe_cut(g, &end, &cut);
+        if (live && got < sizeof(in)) {
+            struct pollfd pf = {.fd = fd, .events = POLLIN};
+            (void)poll(&pf, 1, 5);
+        } else {
+            usleep(5000); /* nothing more to read (a PUB may publish) */
+        }
+    }
+    close(fd);
+    return seen;
+}
+
+/* probe reports whether g's listener still completes connections. */
+static bool
+probe(crt_lguard *g)
+{
+    if (strncmp(g->url, "ipc://", 6) == 0 && g->peer_proto >= 0) {
+        return probe_ipc(g);
+    }
+    return probe_nng(g);
 }
 
 static void
@@ -247,6 +334,10 @@ crt_lguard_start(crt_lguard *g, nng_socket s, nng_listener l, const char *url,
         snprintf(g->url + n - 1, sizeof(g->url) - (n - 1), "%d", port);
     }
     g->peer = peer;
+    if (nng_socket_get_int(s, NNG_OPT_PEER, &g->peer_proto) != 0 ||
+        g->peer_proto < 0 || g->peer_proto > 0xffff) {
+        g->peer_proto = -1;
+    }
     g->relisten = relisten;
     g->arg = arg;
     g->period_ms = period_ms > 0 ? (uint64_t)period_ms : CRT_LGUARD_PERIOD_MS;
