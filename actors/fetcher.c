@@ -131,12 +131,18 @@ fast_path(req_ctx *rc, const void *reply, size_t len)
         return true;
     }
     cr_msg *done = rm_text_new(RM_FETCH_DONE, rc->ws);
-    if (done == NULL || cr_send(rc->rt, CR_NOBODY, rc->to, done) != 0) {
-        /* The fetcher is gone (it is restarted with the manager after it)
-         * or out of memory: the result itself went through. */
+    int rv = done == NULL ? CR_ENOMEM : cr_send(rc->rt, CR_NOBODY, rc->to,
+                                                done);
+    if (rv != 0) {
+        /* The result itself went through. A fetcher that is gone (the
+         * daemon stopping, or a restart: its successor starts with no
+         * slot taken) needs no telling. */
         cr_msg_free(done);
-        CR_ERROR(COMP, "fetch of %s done but the fetcher was not told",
-                 rc->ws);
+        if (rv == CR_ENOMEM) {
+            CR_ERROR(COMP, "fetch of %s done but the fetcher was not told "
+                           "(out of memory)",
+                     rc->ws);
+        }
     }
     return true;
 }
@@ -161,16 +167,29 @@ on_reply(void *arg, int status, const void *reply, size_t len)
         msgpack_pack_int(pk, status);
         msgpack_pack_bin(pk, len);
         msgpack_pack_bin_body(pk, reply, len);
-        if (cr_msg_packer_failed(m) ||
-            cr_send(rc->rt, CR_NOBODY, rc->to, m) != 0) {
+        int rv = cr_msg_packer_failed(m) ? CR_ENOMEM
+                                          : cr_send(rc->rt, CR_NOBODY,
+                                                    rc->to, m);
+        if (rv != 0) {
             cr_msg_free(m);
-            /* CR_ECLOSED: the fetcher closing its client on the way out
-             * (f_terminate) aborted the request; nobody waits for it */
-            if (status != CR_ECLOSED) {
-                CR_ERROR(COMP, "fetch reply for %.*s lost (fetcher gone?)",
+            /* Only memory is an error here. A fetcher that is gone (the
+             * daemon stopping: its closing client aborts what is in
+             * flight; or a restart, after which the flow manager is
+             * restarted too and resyncs in full) loses nothing. */
+            if (rv == CR_ENOMEM) {
+                CR_ERROR(COMP, "%s reply for %.*s lost: out of memory",
+                         rc->kind == KIND_DISCOVER ? "discovery" : "fetch",
                          (int)rc->len, rc->ws);
+            } else {
+                CR_DEBUG(COMP, "reply for %.*s dropped: the fetcher is gone "
+                               "(%s)",
+                         (int)rc->len, rc->ws, cr_strerror(rv));
             }
         }
+    } else {
+        CR_ERROR(COMP, "%s reply for %.*s lost: out of memory",
+                 rc->kind == KIND_DISCOVER ? "discovery" : "fetch",
+                 (int)rc->len, rc->ws);
     }
     free(rc);
 }
