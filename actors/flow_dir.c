@@ -13,9 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfgrecv/utf8.h"
+
 #include "events.h" /* cra_rfc3339_ms */
 #include "strmap.h"
-#include "utf8.h"
 
 #define NRANKS 5
 
@@ -65,7 +66,7 @@ state_rank(const char *s)
 static size_t
 utf8_len(const unsigned char *s, size_t n)
 {
-    int len = cra_utf8_seq(s, n);
+    int len = cr_utf8_seq(s, n);
     return len > 0 ? (size_t)len : 0;
 }
 

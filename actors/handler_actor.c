@@ -24,13 +24,13 @@
 #include <time.h>
 
 #include "cfgrecv/backoff.h"
+#include "cfgrecv/utf8.h"
 #include "cfgrecv/log.h"
 #include "events.h"
 #include "json_scan.h"
 #include "mpread.h"
 #include "recv_msgs.h"
 #include "strmap.h"
-#include "utf8.h"
 
 typedef struct flow {
     char *ws;
@@ -386,7 +386,7 @@ reconcile(hstate *st, flow *f)
                 (const unsigned char *)json_string_value(b);
             size_t len = json_string_length(b), n = 0;
             int k;
-            while (n < len && (k = cra_utf8_seq(v + n, len - n)) > 0 &&
+            while (n < len && (k = cr_utf8_seq(v + n, len - n)) > 0 &&
                    n + (size_t)k < sizeof(bp)) {
                 n += (size_t)k;
             }

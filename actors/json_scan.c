@@ -10,14 +10,14 @@
  */
 #include "json_scan.h"
 
-#include "utf8.h"
-
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "cfgrecv/utf8.h"
 
 typedef struct scan {
     const unsigned char *p, *start, *end;
@@ -122,9 +122,9 @@ static int
 utf8(scan *s, sink *k)
 {
     const unsigned char *p = s->p;
-    int len = cra_utf8_seq(p, (size_t)(s->end - p));
+    int len = cr_utf8_seq(p, (size_t)(s->end - p));
     if (len < 0) {
-        return fail(s, len == CRA_UTF8_TRUNCATED ? "truncated UTF-8"
+        return fail(s, len == CR_UTF8_TRUNCATED ? "truncated UTF-8"
                                                  : "invalid UTF-8");
     }
     if (k != NULL) {

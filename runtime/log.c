@@ -3,6 +3,7 @@
  * message are escaped so untrusted names cannot forge extra lines.
  */
 #include "cfgrecv/log.h"
+#include "cfgrecv/utf8.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -67,40 +68,6 @@ cr_log_enabled(cr_log_level level)
     return (int)level >= atomic_load(&g_level) && level < CR_LEVEL_OFF;
 }
 
-/* utf8_len returns the length (2-4) of the valid UTF-8 sequence at s (a
- * NUL-terminated string, so a cut sequence stops at the NUL), or 0: the
- * rules of actors/utf8.h (no overlong forms, surrogates, or code points
- * past U+10FFFF), which the runtime cannot include. */
-static size_t
-utf8_len(const unsigned char *s)
-{
-    unsigned c = s[0], cp;
-    size_t len;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return 0;
-    }
-    return len;
-}
-
 /* put appends escaped text of src into dst[*n..cap), whole escapes and
  * characters only. For JSON, a byte that is not part of valid UTF-8 (a
  * name given to cfgctl, a message cut by its buffer) becomes \ufffd, so
@@ -113,13 +80,16 @@ put_escaped(char *dst, size_t *n, size_t cap, const char *src, int json)
         char esc[7];
         size_t len = 0;
         unsigned char c = *p;
-        size_t seq = json && c >= 0x80 ? utf8_len(p) : 0;
+        /* NUL-terminated: a sequence cut by the NUL is invalid */
+        int seq = json && c >= 0x80
+                      ? cr_utf8_seq(p, strnlen((const char *)p, 4))
+                      : 0;
         if (seq > 0) {
-            if (*n + seq >= cap) {
+            if (*n + (size_t)seq >= cap) {
                 return;
             }
-            memcpy(dst + *n, p, seq);
-            *n += seq;
+            memcpy(dst + *n, p, (size_t)seq);
+            *n += (size_t)seq;
             p += seq - 1;
             continue;
         } else if (json && c >= 0x80) {
