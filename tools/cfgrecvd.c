@@ -7,7 +7,7 @@
  * fails, the root supervisor gives up, or a second SIGTERM/SIGINT cut the
  * stop short, 2 on usage errors.
  */
-#define _GNU_SOURCE /* dup3 */
+#define _GNU_SOURCE /* dup3, close_range */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -405,6 +405,14 @@ parse(int argc, char **argv, opts *o)
             return 2;
         }
     }
+    const char *mport =
+        o->metrics_listen != NULL ? strrchr(o->metrics_listen, ':') : NULL;
+    if (mport != NULL && strtoul(mport + 1, NULL, 10) == 0) {
+        fprintf(stderr, "cfgrecvd: --metrics-listen %s: give a port to "
+                        "scrape (1-65535), e.g. 127.0.0.1:9100\n",
+                o->metrics_listen);
+        return 2;
+    }
     if (o->metrics_listen != NULL && !o->monitor_allow_remote &&
         !cra_hostport_is_loopback(o->metrics_listen)) {
         fprintf(stderr, "cfgrecvd: --metrics-listen %s is not a loopback "
@@ -516,6 +524,18 @@ main(int argc, char **argv)
     int rv = parse(argc, argv, &o);
     if (rv != 0) {
         return rv;
+    }
+    if (o.daemonize) {
+        /* A daemon keeps nothing its launcher left open past stderr
+         * (nothing of ours is open yet): an inherited pipe, a script's
+         * $(...) or a supervisor's, would never see EOF while it runs. */
+        if (close_range(3, ~0U, 0) != 0) {
+            long max = sysconf(_SC_OPEN_MAX);
+            for (long fd = 3; fd < (max > 0 && max < 65536 ? max : 65536);
+                 fd++) {
+                close((int)fd);
+            }
+        }
     }
     /* the signals this process takes with sigtimedwait: blocked before
      * any thread exists (a plugin's library could start one when loaded),

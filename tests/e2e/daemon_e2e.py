@@ -16,8 +16,11 @@ torn down at the end. Seconds, not minutes.
   (invalid UTF-8, control characters, a message cut at its buffer).
 - --resync-interval past its bound is a usage error.
 - SIGUSR1 reopens --log-file (logrotate renames it, then signals).
+- --daemon keeps no descriptor its launcher passed down (a pipe's reader
+  sees EOF once the launcher is done).
 """
 import json
+import select
 import os
 import shutil
 import signal
@@ -237,6 +240,32 @@ def run_all():
         assert any("w\ufffd\ufffd" in m for m in msgs), "bad bytes: U+FFFD"
 
     @scenario
+    def daemon_keeps_no_descriptor_of_its_launcher():
+        # a pipe passed down as fd 3, as a script's $(...) or a service
+        # manager would: once the launcher is done, its reader sees EOF
+        d, a = embedded("fds")
+        r_fd, w_fd = os.pipe()
+        try:
+            p = subprocess.Popen([f"{BIN}/cfgrecvd", "--daemon", *a,
+                                  "--pidfile", f"{d}/pid", "--log-file",
+                                  f"{d}/log"], pass_fds=(w_fd,),
+                                 stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            os.close(w_fd)
+            w_fd = -1
+            assert p.wait(20) == 0
+            pid = read_pid(f"{d}/pid")
+            pids.append(pid)
+            r, _, _ = select.select([r_fd], [], [], 5)
+            assert r and os.read(r_fd, 1) == b"", \
+                "the daemon holds the launcher's pipe open"
+            term_and_wait(pid, 10)
+        finally:
+            os.close(r_fd)
+            if w_fd >= 0:
+                os.close(w_fd)
+
+    @scenario
     def sigusr1_reopens_the_log_file():
         # logrotate's way: rename the file, then `kill -USR1`
         d, a = embedded("rotate")
@@ -269,6 +298,12 @@ def run_all():
                                 v], capture_output=True, text=True, timeout=10)
             assert r.returncode == 2, (v, r.returncode, r.stderr)
             assert "--resync-interval" in r.stderr, r.stderr
+        # port 0 would listen somewhere no scraper can find: said so
+        r = subprocess.run([f"{BIN}/cfgrecvd", *a, "--metrics-listen",
+                            "127.0.0.1:0"], capture_output=True, text=True,
+                           timeout=10)
+        assert r.returncode == 2 and "give a port" in r.stderr, \
+            (r.returncode, r.stderr)
 
 
 def main():
