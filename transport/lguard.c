@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <netdb.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -41,6 +42,8 @@ struct crt_lguard {
     crt_lguard_listen_fn relisten;
     void *arg;
     uint64_t period_ms;
+    bool refused; /* (guard thread) the last probe's connection was
+                     refused: nobody listens there */
     bool down; /* (guard thread) the last relisten failed: the next
                   failures are logged at debug, the recovery at info */
     /* protected by gmu */
@@ -157,33 +160,117 @@ probe_nng(crt_lguard *g)
     return seen;
 }
 
-/* probe_ipc is probe_nng for an ipc:// listener, without nng: a plain
- * AF_UNIX connection that sends the SP header of the listener's peer
+/* raw_open starts a non-blocking stream connection to g's URL without
+ * nng: AF_UNIX for ipc://, TCP for tcp://, tcp4:// and tcp6:// (a
+ * wildcard host - empty, "*", 0.0.0.0, :: - is reached on the loopback).
+ * Returns the descriptor (*connecting when the connection is still
+ * being made, *failed when it was refused at once), -1 when no socket
+ * could be had (the probe then says yes), or -2 for a URL of another
+ * kind (probe it with nng). */
+static int
+raw_open(const crt_lguard *g, bool *connecting, bool *failed)
+{
+    *connecting = *failed = false;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int family;
+    if (strncmp(g->url, "ipc://", 6) == 0) {
+        struct sockaddr_un *a = (struct sockaddr_un *)&ss;
+        const char *path = g->url + 6;
+        if (strlen(path) >= sizeof(a->sun_path)) {
+            return -2;
+        }
+        memset(a, 0, sizeof(*a));
+        a->sun_family = AF_UNIX;
+        memcpy(a->sun_path, path, strlen(path) + 1);
+        sl = sizeof(*a);
+        family = AF_UNIX;
+    } else {
+        const char *hp = NULL;
+        int want = AF_UNSPEC;
+        if (strncmp(g->url, "tcp://", 6) == 0) {
+            hp = g->url + 6;
+        } else if (strncmp(g->url, "tcp4://", 7) == 0) {
+            hp = g->url + 7;
+            want = AF_INET;
+        } else if (strncmp(g->url, "tcp6://", 7) == 0) {
+            hp = g->url + 7;
+            want = AF_INET6;
+        } else {
+            return -2;
+        }
+        char host[256];
+        const char *colon = strrchr(hp, ':');
+        const char *h = hp;
+        size_t hl = colon != NULL ? (size_t)(colon - hp) : 0;
+        if (colon == NULL || hl >= sizeof(host)) {
+            return -2;
+        }
+        if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+            h++;
+            hl -= 2;
+        }
+        memcpy(host, h, hl);
+        host[hl] = '\0';
+        if (hl == 0 || strcmp(host, "*") == 0 ||
+            strcmp(host, "0.0.0.0") == 0) {
+            snprintf(host, sizeof(host), "%s",
+                     want == AF_INET6 ? "::1" : "127.0.0.1");
+        } else if (strcmp(host, "::") == 0) {
+            snprintf(host, sizeof(host), "::1");
+        }
+        struct addrinfo hints = {.ai_family = want,
+                                 .ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_NUMERICSERV};
+        struct addrinfo *ai = NULL;
+        if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || ai == NULL ||
+            ai->ai_addrlen > sizeof(ss)) {
+            if (ai != NULL) {
+                freeaddrinfo(ai);
+            }
+            return -2;
+        }
+        memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+        sl = ai->ai_addrlen;
+        family = ai->ai_family;
+        freeaddrinfo(ai);
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    if (connect(fd, (struct sockaddr *)&ss, sl) != 0) {
+        /* AF_UNIX connects at once or fails (EAGAIN: its backlog is
+         * full); TCP goes on in the background */
+        *connecting = errno == EINPROGRESS;
+        *failed = !*connecting;
+    }
+    return fd;
+}
+
+/* probe_raw is probe_nng without nng, for ipc:// and tcp:// listeners: a
+ * plain connection that sends the SP header of the listener's peer
  * protocol and waits for the listener's. The guard thread runs for the
  * daemon's whole life, probing every few seconds; this way it never
  * opens and closes an nng socket to do so (nng 1.5.2 can hang for good
  * in nng_close, issues #1543 and #1813: it hung a benchmark's guard
  * thread here once). As in probe_nng, the connection is closed only
  * once the listener's header has arrived (or the wait is over). A
- * connection refused (its file removed, nobody listening) proves
+ * connection refused (an ipc file removed, nobody listening) proves
  * nothing alive: unless another client's pipe comes, a restart. */
 static bool
-probe_ipc(crt_lguard *g)
+probe_raw(crt_lguard *g)
 {
-    const char *path = g->url + strlen("ipc://");
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(a.sun_path)) {
+    bool connecting, failed;
+    unsigned c0 = atomic_load(&g->pipes);
+    int fd = raw_open(g, &connecting, &failed);
+    if (fd == -2) {
         return probe_nng(g);
-    }
-    memcpy(a.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
+    } else if (fd < 0) {
         return true;
     }
-    unsigned c0 = atomic_load(&g->pipes);
-    /* AF_UNIX connects at once or fails (EAGAIN: its backlog is full;
-     * then only another client's pipe can prove it alive) */
-    bool live = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    bool live = !failed;
+    int cerr = failed ? errno : 0;
     const unsigned char hdr[8] = {
         0, 'S', 'P', 0, (unsigned char)(g->peer_proto >> 8),
         (unsigned char)g->peer_proto, 0, 0};
@@ -192,12 +279,23 @@ probe_ipc(crt_lguard *g)
     bool sent = false, seen, cut = false;
     uint64_t end = cr_now_ms() + CRT_LGUARD_WAIT_MS;
     for (;;) {
-        if (live && !sent) {
+        if (live && connecting) {
+            struct pollfd pf = {.fd = fd, .events = POLLOUT};
+            int err = 0;
+            socklen_t el = sizeof(err);
+            if (poll(&pf, 1, 0) == 1) {
+                connecting = false;
+                live = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 &&
+                       err == 0;
+                cerr = err;
+            }
+        }
+        if (live && !connecting && !sent) {
             ssize_t w = send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL);
             sent = w == (ssize_t)sizeof(hdr);
             live = sent || (w < 0 && (errno == EAGAIN || errno == EINTR));
         }
-        if (live && got < sizeof(in)) {
+        if (live && sent && got < sizeof(in)) {
             ssize_t r = recv(fd, in + got, sizeof(in) - got, 0);
             if (r > 0) {
                 got += (size_t)r;
@@ -211,13 +309,15 @@ probe_ipc(crt_lguard *g)
         }
         probe_cut(g, &end, &cut);
         if (live && got < sizeof(in)) {
-            struct pollfd pf = {.fd = fd, .events = POLLIN};
+            struct pollfd pf = {.fd = fd,
+                                .events = connecting ? POLLOUT : POLLIN};
             (void)poll(&pf, 1, 5);
         } else {
             usleep(5000); /* nothing more to read (a PUB may publish) */
         }
     }
     close(fd);
+    g->refused = cerr == ECONNREFUSED || cerr == ENOENT;
     return seen;
 }
 
@@ -225,10 +325,8 @@ probe_ipc(crt_lguard *g)
 static bool
 probe(crt_lguard *g)
 {
-    if (strncmp(g->url, "ipc://", 6) == 0 && g->peer_proto >= 0) {
-        return probe_ipc(g);
-    }
-    return probe_nng(g);
+    g->refused = false;
+    return g->peer_proto >= 0 ? probe_raw(g) : probe_nng(g);
 }
 
 static void
@@ -240,6 +338,10 @@ restart(crt_lguard *g)
     } else if (path != NULL && access(path, F_OK) != 0) {
         CR_WARN(COMP, "the socket file of the listener on %s was removed: "
                       "listening again",
+                g->url);
+    } else if (g->refused) {
+        CR_WARN(COMP, "the listener on %s refuses connections (it is no "
+                      "longer listening): listening again",
                 g->url);
     } else {
         CR_WARN(COMP, "the listener on %s has stopped completing "

@@ -13,10 +13,10 @@
  * recovers.
  *
  * How: one process-wide guard thread probes every watched listener every
- * period: it connects to the listener's URL as its peer would (an ipc://
- * one with a plain AF_UNIX socket speaking the SP header, so that the
- * thread never opens and closes an nng socket: nng 1.5.2 can hang for
- * good in nng_close; others with an nng socket of the peer protocol)
+ * period: it connects to the listener's URL as its peer would (ipc:// and
+ * tcp:// with a plain socket speaking the SP header, so that the thread
+ * never opens and closes an nng socket: nng 1.5.2 can hang for good in
+ * nng_close; other transports with an nng socket of the peer protocol)
  * and waits for the listener's socket to report a new pipe (its owner
  * calls crt_lguard_pipe_added from its NNG_PIPE_EV_ADD_POST callback).
  * Any pipe added in the meantime counts. Only a probe that sees none for

@@ -217,6 +217,65 @@ Test(lguard, stop_cuts_a_probe_short)
     crt_lguard_free(g);
 }
 
+/* ---- tcp: the same probe, over a plain TCP connection ------------------ */
+
+/* A healthy tcp:// listener probed every 10 ms while clients connect back
+ * to back is never restarted: the probe completes the SP handshake
+ * before it hangs up, as over ipc. */
+Test(lguard, tcp_probes_never_restart_a_healthy_listener)
+{
+    static crt_server *srv;
+    crt_server_opts so = {.guard_ms = 10};
+    cr_assert_eq(crt_server_open("tcp://127.0.0.1:0", &so, echo_cb, &srv,
+                                 &srv),
+                 0);
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", crt_server_port(srv));
+    uint64_t end = cr_now_ms() + 2000;
+    int asked = 0;
+    while (cr_now_ms() < end) {
+        cr_assert_eq(ask(5000), 0, "ask %d", asked);
+        asked++;
+    }
+    cr_assert_eq(crt_server_restarts(srv), 0, "%u restarts in %d asks",
+                 crt_server_restarts(srv), asked);
+    crt_server_close(srv);
+}
+
+/* A tcp:// listener that stopped listening (closed behind the guard's
+ * back) refuses the probe: it is listened on again, on the same port,
+ * and new subscribers hear the PUB again. */
+Test(lguard, tcp_listener_gone_is_listened_on_again)
+{
+    nng_socket pub;
+    nng_listener l;
+    atomic_int relistens = 0;
+    crt_lguard *g = crt_lguard_new();
+    cr_assert_not_null(g);
+    cr_assert_eq(nng_pub0_open(&pub), 0);
+    cr_assert_eq(nng_pipe_notify(pub, NNG_PIPE_EV_ADD_POST, crt_lguard_pipe_cb,
+                                 g),
+                 0);
+    cr_assert_eq(nng_listen(pub, "tcp://127.0.0.1:0", &l, 0), 0);
+    int port = 0;
+    cr_assert_eq(nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port), 0);
+    cr_assert_eq(crt_lguard_start(g, pub, l, "tcp://127.0.0.1:0",
+                                  nng_sub0_open, relisten, &relistens, 100),
+                 0);
+    snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", port);
+    cr_assert(heard(pub, 5000));
+    cr_assert_eq(atomic_load(&relistens), 0, "a healthy listener restarted");
+    cr_assert_eq(nng_listener_close(l), 0);
+    uint64_t end = cr_now_ms() + 2 * CRT_LGUARD_WAIT_MS + 5000;
+    while (atomic_load(&relistens) == 0 && cr_now_ms() < end) {
+        usleep(20000);
+    }
+    cr_assert_geq(atomic_load(&relistens), 1, "never listened on again");
+    cr_assert(heard(pub, 5000), "nothing heard on port %d again", port);
+    crt_lguard_stop(g);
+    nng_close(pub);
+    crt_lguard_free(g);
+}
+
 /* a guard that cannot even start (bad arguments) leaves the caller free
  * to run unguarded; stop and free take NULL */
 Test(lguard, bad_arguments)
