@@ -134,6 +134,21 @@ relisten(void *arg, nng_socket s, const char *u, nng_listener *l)
     return nng_listen(s, u, l, 0);
 }
 
+/* guarded_pub opens a PUB socket whose pipes a new guard counts, listening
+ * on listen_url; the guard is not started. */
+static crt_lguard *
+guarded_pub(const char *listen_url, nng_socket *pub, nng_listener *l)
+{
+    crt_lguard *g = crt_lguard_new();
+    cr_assert_not_null(g);
+    cr_assert_eq(nng_pub0_open(pub), 0);
+    cr_assert_eq(nng_pipe_notify(*pub, NNG_PIPE_EV_ADD_POST,
+                                 crt_lguard_pipe_cb, g),
+                 0);
+    cr_assert_eq(nng_listen(*pub, listen_url, l, 0), 0);
+    return g;
+}
+
 /* heard: a new subscriber gets one of the messages published every 50 ms
  * within timeout_ms. */
 static bool
@@ -163,12 +178,7 @@ Test(lguard, pub_listener_restarted_after_hang_ups)
     nng_socket pub;
     nng_listener l;
     atomic_int relistens = 0;
-    cr_assert_not_null(pub_guard = crt_lguard_new());
-    cr_assert_eq(nng_pub0_open(&pub), 0);
-    cr_assert_eq(nng_pipe_notify(pub, NNG_PIPE_EV_ADD_POST, crt_lguard_pipe_cb,
-                                 pub_guard),
-                 0);
-    cr_assert_eq(nng_listen(pub, url, &l, 0), 0);
+    pub_guard = guarded_pub(url, &pub, &l);
     cr_assert_eq(crt_lguard_start(pub_guard, pub, l, url, nng_sub0_open,
                                   relisten, &relistens, 200),
                  0);
@@ -195,13 +205,7 @@ Test(lguard, stop_cuts_a_probe_short)
     nng_socket pub;
     nng_listener l;
     atomic_int relistens = 0;
-    crt_lguard *g = crt_lguard_new();
-    cr_assert_not_null(g);
-    cr_assert_eq(nng_pub0_open(&pub), 0);
-    cr_assert_eq(nng_pipe_notify(pub, NNG_PIPE_EV_ADD_POST, crt_lguard_pipe_cb,
-                                 g),
-                 0);
-    cr_assert_eq(nng_listen(pub, url, &l, 0), 0);
+    crt_lguard *g = guarded_pub(url, &pub, &l);
     cr_assert_eq(unlink(url + strlen("ipc://")), 0);
     cr_assert_eq(crt_lguard_start(g, pub, l, url, nng_sub0_open, relisten,
                                   &relistens, 50),
@@ -249,13 +253,7 @@ Test(lguard, tcp_listener_gone_is_listened_on_again)
     nng_socket pub;
     nng_listener l;
     atomic_int relistens = 0;
-    crt_lguard *g = crt_lguard_new();
-    cr_assert_not_null(g);
-    cr_assert_eq(nng_pub0_open(&pub), 0);
-    cr_assert_eq(nng_pipe_notify(pub, NNG_PIPE_EV_ADD_POST, crt_lguard_pipe_cb,
-                                 g),
-                 0);
-    cr_assert_eq(nng_listen(pub, "tcp://127.0.0.1:0", &l, 0), 0);
+    crt_lguard *g = guarded_pub("tcp://127.0.0.1:0", &pub, &l);
     int port = 0;
     cr_assert_eq(nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port), 0);
     cr_assert_eq(crt_lguard_start(g, pub, l, "tcp://127.0.0.1:0",
