@@ -122,7 +122,8 @@ def run_all():
         assert r.returncode == 1, (r.returncode, r.stderr)
         time.sleep(0.3)  # a second daemon that did start would be up
         assert read_pid(pidfile) == first, "the pidfile was overwritten"
-        assert not gone(first)
+        assert not gone(first), "the first daemon died:\n" + \
+            log_tail(f"{d1}/log")
         term_and_wait(first, 10)
         assert not os.path.exists(pidfile), "pidfile left at exit"
         # a stale pidfile: a pid that is gone (or reused) holds no lock
@@ -134,10 +135,10 @@ def run_all():
         assert r.returncode == 0, (r.returncode, r.stderr)
         third = read_pid(pidfile)
         pids.append(third)
-        assert third != p.pid
+        assert third != p.pid, (third, p.pid)
         term_and_wait(third, 10)
         assert not os.path.exists(pidfile), "pidfile left at exit"
-        assert "exit 0" in log_tail(f"{d2}/log")
+        assert "exit 0" in log_tail(f"{d2}/log"), log_tail(f"{d2}/log")
 
     @scenario
     def failed_daemon_start_says_where_to_look():
@@ -152,12 +153,25 @@ def run_all():
 
     @scenario
     def sigterm_right_after_start_up_exits_at_once():
+        # Stopped this early, the daemon's SUB may still be dialing its
+        # service, and nng 1.5.2 never frees a dialer whose socket closes
+        # mid-connect (objects allocated under nng_dial and on nng's own
+        # threads). Under LeakSanitizer this scenario alone adds nng's
+        # objects to the suppressions: it is about how fast the stop is.
+        env = dict(os.environ)
+        opts = env.get("LSAN_OPTIONS", "")
+        if "suppressions=" in opts:
+            base = opts.split("suppressions=", 1)[1].split(":", 1)[0]
+            supp = f"{D}/lsan-early-stop.supp"
+            with open(base) as f, open(supp, "w") as out:
+                out.write(f.read() + "\nleak:libnng.so\n")
+            env["LSAN_OPTIONS"] = opts.replace(base, supp)
         for i in range(4):
             d, a = embedded(f"early{i}")
             log = f"{d}/log"
             with open(log, "wb") as out:
                 p = subprocess.Popen([f"{BIN}/cfgrecvd", *a], stdout=out,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, env=env)
             pids.append(p.pid)
             wait_for(lambda: "running (pid" in log_tail(log), 10,
                      "the daemon to start")
