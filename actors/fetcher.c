@@ -167,29 +167,24 @@ on_reply(void *arg, int status, const void *reply, size_t len)
         msgpack_pack_int(pk, status);
         msgpack_pack_bin(pk, len);
         msgpack_pack_bin_body(pk, reply, len);
-        int rv = cr_msg_packer_failed(m) ? CR_ENOMEM
-                                          : cr_send(rc->rt, CR_NOBODY,
-                                                    rc->to, m);
-        if (rv != 0) {
-            cr_msg_free(m);
-            /* Only memory is an error here. A fetcher that is gone (the
-             * daemon stopping: its closing client aborts what is in
-             * flight; or a restart, after which the flow manager is
-             * restarted too and resyncs in full) loses nothing. */
-            if (rv == CR_ENOMEM) {
-                CR_ERROR(COMP, "%s reply for %.*s lost: out of memory",
-                         rc->kind == KIND_DISCOVER ? "discovery" : "fetch",
-                         (int)rc->len, rc->ws);
-            } else {
-                CR_DEBUG(COMP, "reply for %.*s dropped: the fetcher is gone "
-                               "(%s)",
-                         (int)rc->len, rc->ws, cr_strerror(rv));
-            }
+    }
+    int rv = m == NULL || cr_msg_packer_failed(m)
+                 ? CR_ENOMEM
+                 : cr_send(rc->rt, CR_NOBODY, rc->to, m);
+    if (rv != 0) {
+        cr_msg_free(m);
+        /* Only memory is an error here. A fetcher that is gone (the
+         * daemon stopping: its closing client aborts what is in flight;
+         * or a restart, after which the flow manager is restarted too
+         * and resyncs in full) loses nothing. */
+        if (rv == CR_ENOMEM) {
+            CR_ERROR(COMP, "%s reply for %.*s lost: out of memory",
+                     rc->kind == KIND_DISCOVER ? "discovery" : "fetch",
+                     (int)rc->len, rc->ws);
+        } else {
+            CR_DEBUG(COMP, "reply for %.*s dropped: the fetcher is gone (%s)",
+                     (int)rc->len, rc->ws, cr_strerror(rv));
         }
-    } else {
-        CR_ERROR(COMP, "%s reply for %.*s lost: out of memory",
-                 rc->kind == KIND_DISCOVER ? "discovery" : "fetch",
-                 (int)rc->len, rc->ws);
     }
     free(rc);
 }

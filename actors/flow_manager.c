@@ -100,8 +100,9 @@ typedef struct fm {
      * reached (lag_add). They wait together for the service, which is
      * probed by fetching one of them; one list for all of them, since a
      * config version is global. */
-    const char **lag;    /* names, keys of ws (lag_wait may have been
-                            cleared since: dropped lazily) */
+    const char **lag;    /* names, keys of ws, each with lag_wait set;
+                            one applied meanwhile (no longer waiting)
+                            is dropped lazily by lag_release */
     size_t nlag, caplag;
     uint64_t lag_min;    /* lowest wanted among them */
     uint64_t lag_seen;   /* highest version answered since they lag */
