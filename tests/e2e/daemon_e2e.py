@@ -29,40 +29,19 @@ import sys
 import tempfile
 import time
 
+import e2e_lib
+from e2e_lib import Scenarios, log_tail
+
 BIN = os.environ.get("CFGRECV_BIN") or sys.exit("CFGRECV_BIN not set")
 D = tempfile.mkdtemp(prefix="cfgrecv-daemon-e2e.")
 pids = []  # every daemon started, killed at the end if still there
-failures = []
-passed = 0
-
-
-def log_tail(path, n=30):
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-n:])
-    except OSError:
-        return "(no log)"
-
-
-def scenario(fn):
-    global passed
-    try:
-        fn()
-        passed += 1
-        print(f"ok   {fn.__name__}", flush=True)
-    except Exception as e:  # report and go on with the next scenario
-        failures.append(fn.__name__)
-        print(f"FAIL {fn.__name__}: {e}", flush=True)
-    return fn
+scenario = Scenarios()
 
 
 def wait_for(pred, timeout, what):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return
-        time.sleep(0.002)
-    raise AssertionError(f"timed out ({timeout} s) waiting for {what}")
+    """e2e_lib.wait_for polling every 2 ms: SIGTERM right after start-up
+    must come right after the start-up line"""
+    return e2e_lib.wait_for(pred, timeout, what, poll=0.002)
 
 
 def gone(pid):
@@ -330,8 +309,7 @@ def main():
             except OSError:
                 pass
         shutil.rmtree(D, ignore_errors=True)
-    print(f"{passed} passed, {len(failures)} failed")
-    sys.exit(1 if failures else 0)
+    scenario.finish()
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ import sys
 import tempfile
 import time
 
+from e2e_lib import Scenarios, log_tail, wait_for
+
 BIN = os.environ.get("CFGRECV_BIN") or sys.exit("CFGRECV_BIN not set")
 SHARED = os.environ.get("CFGRECV_SHARED", "")
 FLOW_EXAMPLE = os.path.join(SHARED, "data", "flow-example.json")
@@ -46,16 +48,6 @@ REQ = f"ipc://{D}/req.ipc"
 NOT = f"ipc://{D}/not.ipc"
 MON = f"ipc://{D}/mon.ipc"
 procs = []
-failures = []
-passed = 0
-
-
-def log_tail(path, n=40):
-    try:
-        with open(path, errors="replace") as f:
-            return "".join(f.readlines()[-n:])
-    except OSError:
-        return "(no log)"
 
 
 def start(args, logname):
@@ -100,20 +92,6 @@ def monitor(cmd, url=MON):
     return json.loads(r.stdout)
 
 
-def wait_for(pred, timeout=15.0, what="condition"):
-    end = time.time() + timeout
-    last = None
-    while time.time() < end:
-        try:
-            last = pred()
-            if last:
-                return last
-        except (AssertionError, json.JSONDecodeError, KeyError) as e:
-            last = e
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what} (last: {last})")
-
-
 def flows(url=MON):
     return monitor("flows", url=url)["workspaces"]
 
@@ -150,19 +128,12 @@ def flow_state(ws, fid, url=MON):
     return flows(url).get(ws, {}).get(fid, {}).get("state")
 
 
-def scenario(fn):
-    global passed
-    name = fn.__name__
-    try:
-        fn()
-        passed += 1
-        print(f"ok   {name}", flush=True)
-    except Exception as e:  # report and go on with the next scenario
-        failures.append(name)
-        print(f"FAIL {name}: {e}", flush=True)
-        print("--- cfgrecvd log tail:\n" + log_tail(os.path.join(D, "recv.log")))
-        print("--- cfgsvcd log tail:\n" + log_tail(os.path.join(D, "svc.log")))
-    return fn
+def show_logs():
+    print("--- cfgrecvd log tail:\n" + log_tail(os.path.join(D, "recv.log")))
+    print("--- cfgsvcd log tail:\n" + log_tail(os.path.join(D, "svc.log")))
+
+
+scenario = Scenarios(on_fail=show_logs)
 
 
 svc = None
@@ -210,8 +181,7 @@ def main():
         except (OSError, ValueError):
             pass
         shutil.rmtree(D, ignore_errors=True)
-    print(f"{passed} passed, {len(failures)} failed")
-    sys.exit(1 if failures else 0)
+    scenario.finish()
 
 
 def run_all():
